@@ -1,0 +1,1 @@
+"""Release gate: pure decision logic (`decision`) and its HTML/JSON report (`report`)."""

@@ -1,0 +1,437 @@
+"""Release-gate decisions: an absolute floor and paired no-regression tests against the previous release.
+
+Plain numpy and scipy; the TFX glue builds `GateInputs` from per-example outcomes and calls `evaluate_gate`.
+A rank is the 1-based position of the true taxon in a model's predictions, found by taxon id so that
+releases with different class sets compare (inat-recipe.md, section 3); 0, or anything past the model's
+top-k, is a miss.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+from scipy import stats
+
+from pipeline.config import GateConfig
+
+NO_ICONIC_TAXON = "(none)"
+TRAIN_PHOTO_BUCKET_EDGES = (20, 50, 100, 500)  # buckets: <20, 20-49, 50-99, 100-499, 500+
+MAX_LISTED = 20  # rows in the regressed-taxa and confused-pairs lists
+FIRST_RELEASE_SENTENCE = ("This is the first release: there is no previous release to compare with, "
+                          "so only the absolute checks apply.")
+
+
+@dataclass
+class GateInputs:
+    """Per-test-example outcomes of the candidate and, unless this is the first release, the baseline.
+
+    `shared`: the example's leaf taxon is a leaf in both releases. `candidate_taxa` and `baseline_taxa` map
+    each release's leaf taxon ids to names. `confusions`: the candidate's (true taxon id, predicted top-1
+    taxon id, count) pairs.
+    """
+
+    leaf_taxon_id: np.ndarray
+    iconic_taxon: np.ndarray  # "" when the leaf has no iconic taxon
+    leaf_rank: np.ndarray
+    leaf_train_photos: np.ndarray
+    candidate_rank: np.ndarray
+    candidate_taxa: dict[int, str]
+    confusions: list[tuple[int, int, int]] = field(default_factory=list)
+    baseline_rank: Optional[np.ndarray] = None
+    shared: Optional[np.ndarray] = None
+    baseline_taxa: Optional[dict[int, str]] = None
+    baseline_release: Optional[str] = None  # the baseline's version, shown in the report
+
+    def __post_init__(self):
+        self.leaf_taxon_id = np.asarray(self.leaf_taxon_id, dtype=np.int64)
+        self.iconic_taxon = np.asarray(self.iconic_taxon, dtype=str)
+        self.leaf_rank = np.asarray(self.leaf_rank, dtype=str)
+        self.leaf_train_photos = np.asarray(self.leaf_train_photos, dtype=np.int64)
+        self.candidate_rank = np.asarray(self.candidate_rank, dtype=np.int64)
+        baseline_parts = (self.baseline_rank, self.shared, self.baseline_taxa)
+        if any(part is None for part in baseline_parts) and any(part is not None for part in baseline_parts):
+            raise ValueError("baseline_rank, shared and baseline_taxa come together or not at all")
+        if self.has_baseline:
+            self.baseline_rank = np.asarray(self.baseline_rank, dtype=np.int64)
+            self.shared = np.asarray(self.shared, dtype=bool)
+        else:
+            self.shared = np.zeros(self.leaf_taxon_id.shape, dtype=bool)
+        self._check_lengths()
+
+    def _check_lengths(self) -> None:
+        arrays = {name: getattr(self, name) for name in (
+            "leaf_taxon_id", "iconic_taxon", "leaf_rank", "leaf_train_photos", "candidate_rank", "shared")}
+        if self.has_baseline:
+            arrays["baseline_rank"] = self.baseline_rank
+        lengths = {name: array.shape for name, array in arrays.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"per-example arrays differ in shape: {lengths}")
+        if self.leaf_taxon_id.size == 0:
+            raise ValueError("the gate needs at least one test example")
+
+    @property
+    def has_baseline(self) -> bool:
+        return self.baseline_rank is not None
+
+    def taxon_name(self, taxon_id: int) -> str:
+        """The leaf's name in the candidate, else in the baseline, else its id."""
+        return self.candidate_taxa.get(taxon_id) or (self.baseline_taxa or {}).get(taxon_id) or f"taxon {taxon_id}"
+
+
+@dataclass
+class ThresholdResult:
+    """One check of the gate. `value`, `limit` and the CI are accuracies or accuracy changes, as fractions."""
+
+    name: str
+    passed: bool
+    value: Optional[float]
+    limit: Optional[float]
+    ci_low: Optional[float] = None
+    ci_high: Optional[float] = None
+    p_value: Optional[float] = None
+    n: Optional[int] = None
+    explanation: str = ""
+
+    def __post_init__(self):
+        """Plain Python numbers, so that checks built from numpy values serialise."""
+        self.passed = bool(self.passed)
+        for name in ("value", "limit", "ci_low", "ci_high", "p_value"):
+            if getattr(self, name) is not None:
+                setattr(self, name, float(getattr(self, name)))
+        if self.n is not None:
+            self.n = int(self.n)
+
+
+@dataclass
+class SliceComparison:
+    """Candidate accuracy on a slice's test examples, and both releases on the slice's shared examples."""
+
+    name: str
+    n: int
+    candidate_top1: float
+    candidate_top5: float
+    candidate_top10: float
+    n_shared: int
+    shared_candidate_top1: Optional[float]
+    shared_candidate_top5: Optional[float]
+    shared_baseline_top1: Optional[float]
+    shared_baseline_top5: Optional[float]
+
+
+@dataclass
+class Taxon:
+    taxon_id: int
+    name: str
+
+
+@dataclass
+class TaxonRegression:
+    """A shared taxon whose top-1 fell: correct test examples before and after."""
+
+    taxon_id: int
+    name: str
+    iconic_taxon: str
+    n: int
+    candidate_correct: int
+    baseline_correct: int
+    change: float  # top-1 change as a fraction
+
+
+@dataclass
+class ConfusedPair:
+    """Test examples of `true` that the candidate named `predicted` (top-1), of `true_examples`."""
+
+    true_taxon_id: int
+    true_name: str
+    predicted_taxon_id: int
+    predicted_name: str
+    count: int
+    true_examples: int
+
+
+@dataclass
+class TrainPhotosBucket:
+    """Candidate accuracy on the test examples of leaves with this many training photos."""
+
+    label: str
+    taxa: int
+    n: int
+    candidate_top1: Optional[float]
+    candidate_top5: Optional[float]
+
+
+_NESTED_ROWS = {
+    "thresholds": ThresholdResult, "overall": SliceComparison, "per_iconic": SliceComparison,
+    "taxa_added": Taxon, "taxa_removed": Taxon, "regressed_taxa": TaxonRegression,
+    "confused_pairs": ConfusedPair, "train_photo_buckets": TrainPhotosBucket,
+}
+
+
+@dataclass
+class GateResult:
+    """The verdict, every check behind it and the tables the report shows."""
+
+    blessed: bool
+    first_release: bool
+    summary: str
+    confidence: float
+    baseline_release: Optional[str]
+    thresholds: list[ThresholdResult]
+    overall: list[SliceComparison]
+    per_iconic: list[SliceComparison]
+    taxa_added: list[Taxon]  # empty on a first release
+    taxa_removed: list[Taxon]
+    regressed_taxa: list[TaxonRegression]
+    confused_pairs: list[ConfusedPair]
+    train_photo_buckets: list[TrainPhotosBucket]
+
+    def to_json(self) -> dict:
+        """Plain dict of lists, numbers, strings and None: `json.dumps` takes it as is."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "GateResult":
+        return cls(**{key: [_NESTED_ROWS[key](**row) for row in value] if key in _NESTED_ROWS else value
+                      for key, value in data.items()})
+
+
+def correct_at(ranks: np.ndarray, k: int) -> np.ndarray:
+    """True where the true taxon is among the first k predictions."""
+    ranks = np.asarray(ranks)
+    return (ranks >= 1) & (ranks <= k)
+
+
+def topk_accuracy(ranks: np.ndarray, k: int) -> Optional[float]:
+    """Share of examples whose true taxon is in the top k; None when there are no examples."""
+    hits = correct_at(ranks, k)
+    return float(hits.mean()) if hits.size else None
+
+
+def paired_bootstrap_ci(candidate_correct: np.ndarray, baseline_correct: np.ndarray, confidence: float,
+                        resamples: int, seed: int) -> tuple[float, float]:
+    """Two-sided percentile bootstrap CI of the mean paired change (candidate - baseline correctness).
+
+    Each paired difference is -1, 0 or +1, so resampling the n examples with replacement is exactly one
+    multinomial draw of those three counts: the bootstrap costs O(resamples), also on a million examples.
+    """
+    difference = candidate_correct.astype(np.int64) - baseline_correct.astype(np.int64)
+    n = difference.size
+    counts = np.array([np.sum(difference == value) for value in (-1, 0, 1)])
+    draws = np.random.default_rng(seed).multinomial(n, counts / n, size=resamples)
+    means = (draws[:, 2] - draws[:, 0]) / n
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def mcnemar_exact_p(candidate_correct: np.ndarray, baseline_correct: np.ndarray) -> float:
+    """Two-sided exact McNemar test: a binomial test on the discordant pairs; 1.0 when there are none."""
+    candidate_correct, baseline_correct = np.asarray(candidate_correct, bool), np.asarray(baseline_correct, bool)
+    only_candidate = int(np.sum(candidate_correct & ~baseline_correct))
+    discordant = only_candidate + int(np.sum(~candidate_correct & baseline_correct))
+    if discordant == 0:
+        return 1.0
+    return float(stats.binomtest(only_candidate, discordant, 0.5).pvalue)
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction:.1%}"
+
+
+def _points(fraction: float) -> str:
+    return f"{fraction * 100:+.2f} points"
+
+
+def top1_floor_check(candidate_rank: np.ndarray, min_top1: float) -> ThresholdResult:
+    """The candidate's top-1 on every test example must reach `min_top1`."""
+    top1 = topk_accuracy(candidate_rank, 1)
+    passed = top1 >= min_top1
+    return ThresholdResult(
+        name="top1_floor", passed=passed, value=top1, limit=min_top1, n=int(candidate_rank.size),
+        explanation=(f"Candidate top-1 on all {candidate_rank.size:,} test examples is {_percent(top1)}; "
+                     f"the floor is {_percent(min_top1)}: {'passed' if passed else 'below the floor'}."))
+
+
+def paired_regression_check(name: str, slice_description: str, candidate_correct: np.ndarray,
+                            baseline_correct: np.ndarray, max_drop: float, gate: GateConfig,
+                            seed: int) -> ThresholdResult:
+    """Declares a regression only when the whole CI of the paired change lies below -max_drop."""
+    n = int(candidate_correct.size)
+    if n == 0:
+        return ThresholdResult(name=name, passed=True, value=None, limit=-max_drop, n=0,
+                               explanation=f"{slice_description}: no shared examples, nothing to compare.")
+    change = float(candidate_correct.mean() - baseline_correct.mean())
+    low, high = paired_bootstrap_ci(candidate_correct, baseline_correct, gate.confidence,
+                                    gate.bootstrap_resamples, seed)
+    p_value = mcnemar_exact_p(candidate_correct, baseline_correct)
+    passed = high >= -max_drop
+    outcome = (f"Passed: the interval reaches above the limit of {_points(-max_drop)}, so any drop is within "
+               "the tolerance or the noise." if passed
+               else f"Regression: the whole interval lies below the limit of {_points(-max_drop)}.")
+    return ThresholdResult(
+        name=name, passed=passed, value=change, limit=-max_drop, ci_low=low, ci_high=high, p_value=p_value, n=n,
+        explanation=(f"{slice_description} on {n:,} shared examples: candidate {_percent(candidate_correct.mean())}, "
+                     f"baseline {_percent(baseline_correct.mean())}, change {_points(change)} "
+                     f"({gate.confidence:.0%} CI {low * 100:+.2f} to {high * 100:+.2f}; McNemar p = {p_value:.3g}). "
+                     f"{outcome}"))
+
+
+def _common_shared(inputs: GateInputs, gate: GateConfig) -> np.ndarray:
+    return inputs.shared & (inputs.leaf_train_photos >= gate.common_taxa_min_train_photos)
+
+
+def common_taxa_checks(inputs: GateInputs, gate: GateConfig, seed: int) -> list[ThresholdResult]:
+    """Paired top-1 and top-5 no-regression checks on shared examples of common taxa."""
+    mask = _common_shared(inputs, gate)
+    common = f"Common taxa (>= {gate.common_taxa_min_train_photos} training photos)"
+    return [
+        paired_regression_check(f"common_top{k}_regression", f"{common}, top-{k}",
+                                correct_at(inputs.candidate_rank[mask], k), correct_at(inputs.baseline_rank[mask], k),
+                                max_drop, gate, seed)
+        for k, max_drop in ((1, gate.max_top1_drop), (5, gate.max_top5_drop))
+    ]
+
+
+def _iconic_names(inputs: GateInputs) -> np.ndarray:
+    return np.where(inputs.iconic_taxon == "", NO_ICONIC_TAXON, inputs.iconic_taxon)
+
+
+def iconic_checks(inputs: GateInputs, gate: GateConfig, seed: int) -> list[ThresholdResult]:
+    """Paired top-1 checks per iconic taxon on its shared common-taxa examples, for slices large enough."""
+    if gate.iconic_max_top1_drop is None:
+        return []
+    common = _common_shared(inputs, gate)
+    iconic = _iconic_names(inputs)
+    checks = []
+    for name in sorted(set(iconic[common])):
+        mask = common & (iconic == name)
+        if mask.sum() >= gate.iconic_min_examples:
+            checks.append(paired_regression_check(
+                f"iconic_top1_regression/{name}", f"{name} (common taxa), top-1",
+                correct_at(inputs.candidate_rank[mask], 1), correct_at(inputs.baseline_rank[mask], 1),
+                gate.iconic_max_top1_drop, gate, seed))
+    return checks
+
+
+def compare_slice(name: str, inputs: GateInputs, mask: np.ndarray) -> SliceComparison:
+    """Candidate accuracy on the slice, and both releases on the slice's shared examples."""
+    shared = mask & inputs.shared
+    baseline_rank = inputs.baseline_rank[shared] if inputs.has_baseline else np.zeros(0)
+    return SliceComparison(
+        name=name, n=int(mask.sum()),
+        candidate_top1=topk_accuracy(inputs.candidate_rank[mask], 1),
+        candidate_top5=topk_accuracy(inputs.candidate_rank[mask], 5),
+        candidate_top10=topk_accuracy(inputs.candidate_rank[mask], 10),
+        n_shared=int(shared.sum()),
+        shared_candidate_top1=topk_accuracy(inputs.candidate_rank[shared], 1),
+        shared_candidate_top5=topk_accuracy(inputs.candidate_rank[shared], 5),
+        shared_baseline_top1=topk_accuracy(baseline_rank, 1),
+        shared_baseline_top5=topk_accuracy(baseline_rank, 5))
+
+
+def _values_by_frequency(values: np.ndarray) -> list[str]:
+    names, counts = np.unique(values, return_counts=True)
+    return [str(names[i]) for i in np.argsort(-counts, kind="stable")]
+
+
+def overall_comparison(inputs: GateInputs, gate: GateConfig) -> list[SliceComparison]:
+    """All examples, shared and common shared examples (with a baseline), then each leaf rank."""
+    rows = [compare_slice("all test examples", inputs, np.ones(inputs.shared.shape, dtype=bool))]
+    if inputs.has_baseline:
+        rows.append(compare_slice("shared taxa", inputs, inputs.shared))
+        rows.append(compare_slice(f"common shared taxa (>= {gate.common_taxa_min_train_photos} training photos)",
+                                  inputs, _common_shared(inputs, gate)))
+    rows += [compare_slice(f"{rank} leaves", inputs, inputs.leaf_rank == rank)
+             for rank in _values_by_frequency(inputs.leaf_rank)]
+    return rows
+
+
+def iconic_comparison(inputs: GateInputs) -> list[SliceComparison]:
+    """One row per iconic taxon, largest first."""
+    iconic = _iconic_names(inputs)
+    return [compare_slice(name, inputs, iconic == name) for name in _values_by_frequency(iconic)]
+
+
+def taxa_difference(taxa: dict[int, str], other: dict[int, str]) -> list[Taxon]:
+    """Leaves of `taxa` that are not leaves of `other`, by taxon id."""
+    return [Taxon(taxon_id=int(taxon_id), name=taxa[taxon_id]) for taxon_id in sorted(set(taxa) - set(other))]
+
+
+def most_regressed_taxa(inputs: GateInputs, limit: int = MAX_LISTED) -> list[TaxonRegression]:
+    """Shared taxa whose top-1 fell, most test examples lost first so one-photo taxa do not crowd the list."""
+    if not inputs.has_baseline:
+        return []
+    shared = inputs.shared
+    taxa, first, index, n = np.unique(inputs.leaf_taxon_id[shared], return_index=True, return_inverse=True,
+                                      return_counts=True)
+    candidate = np.bincount(index, weights=correct_at(inputs.candidate_rank[shared], 1), minlength=taxa.size)
+    baseline = np.bincount(index, weights=correct_at(inputs.baseline_rank[shared], 1), minlength=taxa.size)
+    lost = baseline - candidate
+    change = -lost / n
+    iconic = _iconic_names(inputs)[shared]
+    order = [i for i in np.lexsort((change, -lost)) if lost[i] > 0][:limit]
+    return [TaxonRegression(taxon_id=int(taxa[i]), name=inputs.taxon_name(int(taxa[i])),
+                            iconic_taxon=str(iconic[first[i]]), n=int(n[i]), candidate_correct=int(candidate[i]),
+                            baseline_correct=int(baseline[i]), change=float(change[i]))
+            for i in order]
+
+
+def most_confused_pairs(inputs: GateInputs, limit: int = MAX_LISTED) -> list[ConfusedPair]:
+    """The candidate's commonest mistakes (true taxon named as another), with the true taxon's test count."""
+    taxa, counts = np.unique(inputs.leaf_taxon_id, return_counts=True)
+    examples = dict(zip(taxa.tolist(), counts.tolist()))
+    mistakes = sorted(((int(t), int(p), int(c)) for t, p, c in inputs.confusions if t != p and c > 0),
+                      key=lambda pair: (-pair[2], pair[0], pair[1]))
+    return [ConfusedPair(true_taxon_id=t, true_name=inputs.taxon_name(t), predicted_taxon_id=p,
+                         predicted_name=inputs.taxon_name(p), count=c, true_examples=examples.get(t, 0))
+            for t, p, c in mistakes[:limit]]
+
+
+def train_photo_bucket_labels() -> list[str]:
+    edges = TRAIN_PHOTO_BUCKET_EDGES
+    return ([f"<{edges[0]}"] + [f"{low}-{high - 1}" for low, high in zip(edges, edges[1:])] + [f"{edges[-1]}+"])
+
+
+def accuracy_by_train_photos(inputs: GateInputs) -> list[TrainPhotosBucket]:
+    """Candidate accuracy of test examples grouped by their leaf's number of training photos."""
+    bucket = np.digitize(inputs.leaf_train_photos, TRAIN_PHOTO_BUCKET_EDGES)
+    rows = []
+    for index, label in enumerate(train_photo_bucket_labels()):
+        mask = bucket == index
+        rows.append(TrainPhotosBucket(
+            label=label, taxa=int(np.unique(inputs.leaf_taxon_id[mask]).size), n=int(mask.sum()),
+            candidate_top1=topk_accuracy(inputs.candidate_rank[mask], 1),
+            candidate_top5=topk_accuracy(inputs.candidate_rank[mask], 5)))
+    return rows
+
+
+def _summary(thresholds: list[ThresholdResult], first_release: bool) -> str:
+    failed = [check.name for check in thresholds if not check.passed]
+    verdict = (f"Not blessed: {len(failed)} of {len(thresholds)} checks failed ({', '.join(failed)})." if failed
+               else f"Blessed: all {len(thresholds)} checks passed.")
+    return f"{verdict} {FIRST_RELEASE_SENTENCE}" if first_release else verdict
+
+
+def evaluate_gate(inputs: GateInputs, gate: GateConfig, extra_checks: Sequence[ThresholdResult] = (),
+                  seed: int = 0) -> GateResult:
+    """Runs every check (plus the caller's already evaluated `extra_checks`) and builds the report's tables.
+
+    The candidate is blessed when every check passes. Without a baseline only the absolute checks apply.
+    """
+    thresholds = [top1_floor_check(inputs.candidate_rank, gate.min_top1)]
+    if inputs.has_baseline:
+        thresholds += common_taxa_checks(inputs, gate, seed) + iconic_checks(inputs, gate, seed)
+    thresholds += list(extra_checks)
+    first_release = not inputs.has_baseline
+    baseline_taxa = inputs.baseline_taxa or {}
+    return GateResult(
+        blessed=all(check.passed for check in thresholds), first_release=first_release,
+        summary=_summary(thresholds, first_release), confidence=gate.confidence,
+        baseline_release=inputs.baseline_release, thresholds=thresholds,
+        overall=overall_comparison(inputs, gate), per_iconic=iconic_comparison(inputs),
+        taxa_added=[] if first_release else taxa_difference(inputs.candidate_taxa, baseline_taxa),
+        taxa_removed=taxa_difference(baseline_taxa, inputs.candidate_taxa),
+        regressed_taxa=most_regressed_taxa(inputs), confused_pairs=most_confused_pairs(inputs),
+        train_photo_buckets=accuracy_by_train_photos(inputs))

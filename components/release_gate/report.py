@@ -1,0 +1,135 @@
+"""The gate's report: a self-contained HTML page (figures inlined as PNG) and the same result as JSON."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import jinja2
+import numpy as np
+from matplotlib.figure import Figure  # a bare Figure renders PNG with Agg, without pyplot's global state
+
+from components.release_gate.decision import GateResult
+
+HTML_NAME = "gate_report.html"
+JSON_NAME = "gate_report.json"
+TEMPLATE_NAME = "gate_report.html.j2"
+CANDIDATE_COLOURS = ("#1f6fb2", "#8fbce6")  # top-1, top-5
+BASELINE_COLOURS = ("#d9822b", "#f2c08f")
+
+
+def write_gate_report(result: GateResult, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Writes `gate_report.html` and `gate_report.json` into the local folder `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / JSON_NAME
+    json_path.write_text(json.dumps(result.to_json(), indent=2))
+    html_path = out / HTML_NAME
+    html_path.write_text(render_gate_report(result))
+    return html_path, json_path
+
+
+def load_gate_result_json(path: str | os.PathLike) -> GateResult:
+    """The `GateResult` a `gate_report.json` holds, e.g. to rebuild the HTML."""
+    return GateResult.from_json(json.loads(Path(path).read_text()))
+
+
+def render_gate_report(result: GateResult) -> str:
+    """The report's HTML text."""
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
+                                     undefined=jinja2.StrictUndefined)
+    environment.filters.update(percent=_percent, points=_points, hundred=_hundred, p_value=_p_value)
+    figures = {"iconic": iconic_figure(result), "train_photos": train_photos_figure(result),
+               "regressed": regressed_taxa_figure(result)}
+    return environment.get_template(TEMPLATE_NAME).render(
+        result=result, figures={name: _png_base64(figure) for name, figure in figures.items() if figure})
+
+
+def _percent(fraction: Optional[float]) -> str:
+    return "–" if fraction is None else f"{fraction * 100:.1f}%"
+
+
+def _points(fraction: Optional[float]) -> str:
+    return "–" if fraction is None else f"{fraction * 100:+.2f}"
+
+
+def _hundred(fraction: Optional[float]) -> str:
+    """A threshold's value, limit or bound in percent (accuracies) or percentage points (changes)."""
+    return "–" if fraction is None else f"{fraction * 100:.2f}"
+
+
+def _p_value(p: Optional[float]) -> str:
+    return "–" if p is None else f"{p:.3g}"
+
+
+def _png_base64(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _as_percentages(values: list[Optional[float]]) -> np.ndarray:
+    return np.array([np.nan if value is None else value * 100 for value in values])
+
+
+def _grouped_bars(labels: list[str], series: dict[str, tuple[list[Optional[float]], str]], title: str) -> Figure:
+    """One group of bars per label, one bar per series (name -> (accuracies, colour)), in percent."""
+    figure = Figure(figsize=(max(6.0, 0.9 * len(labels) + 2), 3.6))
+    axes = figure.add_subplot()
+    width = 0.8 / len(series)
+    positions = np.arange(len(labels))
+    for offset, (name, (values, colour)) in enumerate(series.items()):
+        axes.bar(positions + (offset - (len(series) - 1) / 2) * width, _as_percentages(values), width,
+                 label=name, color=colour)
+    crowded = len(labels) > 6
+    axes.set_xticks(positions, labels, rotation=30 if crowded else 0, ha="right" if crowded else "center")
+    axes.set_ylim(0, 100)
+    axes.set_ylabel("accuracy (%)")
+    axes.set_title(title)
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return figure
+
+
+def iconic_figure(result: GateResult) -> Optional[Figure]:
+    """Top-1/top-5 per iconic taxon: both releases on shared examples, or the candidate alone on a first release."""
+    if result.first_release:
+        rows = result.per_iconic
+        series = {"candidate top-1": ([r.candidate_top1 for r in rows], CANDIDATE_COLOURS[0]),
+                  "candidate top-5": ([r.candidate_top5 for r in rows], CANDIDATE_COLOURS[1])}
+        title = "Candidate accuracy per iconic taxon (all test examples)"
+    else:
+        rows = [row for row in result.per_iconic if row.n_shared]
+        series = {"candidate top-1": ([r.shared_candidate_top1 for r in rows], CANDIDATE_COLOURS[0]),
+                  "baseline top-1": ([r.shared_baseline_top1 for r in rows], BASELINE_COLOURS[0]),
+                  "candidate top-5": ([r.shared_candidate_top5 for r in rows], CANDIDATE_COLOURS[1]),
+                  "baseline top-5": ([r.shared_baseline_top5 for r in rows], BASELINE_COLOURS[1])}
+        title = "Candidate vs baseline per iconic taxon (shared examples)"
+    return _grouped_bars([row.name for row in rows], series, title) if rows else None
+
+
+def train_photos_figure(result: GateResult) -> Figure:
+    """Candidate top-1/top-5 by the leaf's number of training photos."""
+    buckets = result.train_photo_buckets
+    labels = [f"{bucket.label}\n{bucket.taxa:,} taxa" for bucket in buckets]
+    series = {"candidate top-1": ([b.candidate_top1 for b in buckets], CANDIDATE_COLOURS[0]),
+              "candidate top-5": ([b.candidate_top5 for b in buckets], CANDIDATE_COLOURS[1])}
+    return _grouped_bars(labels, series, "Accuracy by training photos per taxon")
+
+
+def regressed_taxa_figure(result: GateResult) -> Optional[Figure]:
+    """Horizontal bars of the top-1 change of the most regressed taxa, worst on top."""
+    taxa = result.regressed_taxa
+    if not taxa:
+        return None
+    figure = Figure(figsize=(7.0, 0.3 * len(taxa) + 1.2))
+    axes = figure.add_subplot()
+    labels = [f"{taxon.name} ({taxon.baseline_correct}→{taxon.candidate_correct} of {taxon.n})" for taxon in taxa]
+    axes.barh(np.arange(len(taxa)), [taxon.change * 100 for taxon in taxa], color=BASELINE_COLOURS[0])
+    axes.set_yticks(np.arange(len(taxa)), labels, fontsize="small")
+    axes.invert_yaxis()
+    axes.set_xlabel("top-1 change (percentage points)")
+    axes.set_title("Most regressed shared taxa (correct test examples: baseline→candidate)")
+    return figure

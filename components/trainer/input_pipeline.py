@@ -1,0 +1,55 @@
+"""tf.data input pipelines over the Examples artifact's gzipped TFRecord shards."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from components import features
+from components.trainer.image_preprocessing import eval_image, train_image
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+VISION_FEATURES = {
+    features.IMAGE: tf.io.FixedLenFeature([], tf.string),
+    features.LABEL: tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def _files(file_patterns: list[str], shuffle: bool, seed: int | None) -> tf.data.Dataset:
+    return tf.data.Dataset.list_files(file_patterns, shuffle=shuffle, seed=seed)
+
+
+def _records(file_patterns: list[str], training: bool, seed: int | None) -> tf.data.Dataset:
+    """Parallel reads across shards; order is fixed only for evaluation."""
+    return _files(file_patterns, training, seed).interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
+        cycle_length=AUTOTUNE, num_parallel_calls=AUTOTUNE, deterministic=not training)
+
+
+def vision_dataset(file_patterns: list[str], num_classes: int, image_size: int, batch_size: int,
+                   training: bool, shuffle_buffer: int = 10000, seed: int | None = None,
+                   repeat: bool | None = None) -> tf.data.Dataset:
+    """(uint8 images [b, s, s, 3], one-hot labels [b, classes]) batches.
+
+    Training: shuffle, fused decode-and-crop, flip, resize; evaluation: central crop, resize.
+    Every map is parallel; batches are prefetched.
+    """
+    records = _records(file_patterns, training, seed)
+    if training:
+        records = records.shuffle(shuffle_buffer, seed=seed)
+    if repeat if repeat is not None else training:
+        records = records.repeat()
+    preprocess = train_image if training else eval_image
+
+    def parse(serialized):
+        example = tf.io.parse_single_example(serialized, VISION_FEATURES)
+        image = preprocess(example[features.IMAGE], image_size)
+        return image, tf.one_hot(example[features.LABEL], num_classes)
+
+    return (records.map(parse, num_parallel_calls=AUTOTUNE, deterministic=not training)
+            .batch(batch_size, drop_remainder=training)
+            .prefetch(AUTOTUNE))
+
+
+def count_records(file_patterns: list[str]) -> int:
+    """Examples in the shards (one cheap pass without parsing)."""
+    return int(_records(file_patterns, False, None).reduce(0, lambda count, _: count + 1))

@@ -1,0 +1,137 @@
+"""The Trainer's `run_fn`: the production recipe, resumable, exported in float32."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+
+import tensorflow as tf
+import tf_keras as keras
+
+from components.taxonomy_file import leaf_taxa
+from components.trainer import export, input_pipeline, model as classifier
+from pipeline.config import Config
+
+STATE_DIR = "trainer_state"
+TENSORBOARD_DIR = "tensorboard"  # tensorboard --logdir <root>/artifacts/tensorboard
+SUMMARY_FILE = "training_summary.json"
+
+
+def run_fn(fn_args) -> None:
+    """Trains the vision classifier on `train`, selects the best epoch on `eval`, exports it."""
+    custom = fn_args.custom_config
+    config = Config.from_json(custom["config"])
+    trainer_config = config.trainer
+    taxon_ids, _ = leaf_taxa(custom["taxonomy_path"])
+    num_classes = len(taxon_ids)
+    key = training_key(fn_args.train_files, config, custom["taxonomy_path"])
+    state_dir = os.path.join(custom["state_root"], STATE_DIR, key)
+    tensorboard_dir = os.path.join(custom["state_root"], TENSORBOARD_DIR, key)
+
+    keras.mixed_precision.set_global_policy(trainer_config.precision)
+    try:
+        trained, summary = _train(fn_args, config, taxon_ids, state_dir, tensorboard_dir,
+                                  custom.get("warm_start_model"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    serving = classifier.float32_copy(trained, num_classes, trainer_config)
+    export.export_classifier(serving, fn_args.serving_model_dir, custom["taxonomy_path"],
+                             trainer_config.image_size, trainer_config.top_k)
+    summary.update(num_classes=num_classes, precision=trainer_config.precision, state_dir=state_dir)
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "w") as f:
+        json.dump(summary, f, indent=2)
+
+
+def _strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy across visible GPUs; the batch in the config is the global batch."""
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _train(fn_args, config: Config, taxon_ids: list[int], state_dir: str, tensorboard_dir: str,
+           warm_start_model: str | None):
+    trainer_config = config.trainer
+    num_classes = len(taxon_ids)
+    train_examples = input_pipeline.count_records(fn_args.train_files)
+    steps_per_epoch = trainer_config.steps_per_epoch or classifier.steps_for(
+        train_examples, trainer_config.global_batch_size)
+    with _strategy().scope():
+        model = classifier.build_classifier(num_classes, trainer_config)
+        warm = _warm_start(model, taxon_ids, warm_start_model) if trainer_config.warm_start else None
+        classifier.compile_classifier(model, trainer_config, steps_per_epoch)
+    summary = {"train_examples": train_examples, "steps_per_epoch": steps_per_epoch,
+               "epochs": trainer_config.epochs, "warm_start": warm,
+               "learning_rate": trainer_config.effective_learning_rate(),
+               "global_batch_size": trainer_config.global_batch_size}
+    if trainer_config.epochs == 0:
+        summary.update(epochs_run=0, history={})
+        return model, summary
+
+    train = input_pipeline.vision_dataset(
+        fn_args.train_files, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
+        training=True, shuffle_buffer=trainer_config.shuffle_buffer, seed=config.export.seed)
+    evaluation = input_pipeline.vision_dataset(
+        fn_args.eval_files, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
+        training=False)
+    best_weights = os.path.join(state_dir, "best", "weights")
+    epoch_log = EpochLog(os.path.join(state_dir, "epochs.jsonl"))
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(state_dir, "backup")),
+        keras.callbacks.ModelCheckpoint(best_weights, monitor="val_top1", mode="max",
+                                        save_best_only=True, save_weights_only=True),
+        keras.callbacks.TensorBoard(tensorboard_dir),
+        epoch_log,
+    ]
+    history = model.fit(train, epochs=trainer_config.epochs, steps_per_epoch=steps_per_epoch,
+                        validation_data=evaluation, callbacks=callbacks, verbose=2)
+    if tf.io.gfile.exists(best_weights + ".index"):
+        model.load_weights(best_weights)
+    summary.update(history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+                   epochs_run=epoch_log.epochs_run(), best_val_top1=epoch_log.best("val_top1"))
+    return model, summary
+
+
+def _warm_start(model, taxon_ids, warm_start_model):
+    if not warm_start_model:
+        logging.info("trainer.warm_start is on but there is no previous release: training from scratch")
+        return None
+    baseline = export.load_keras_classifier(warm_start_model)
+    baseline_ids, _ = leaf_taxa(os.path.join(warm_start_model, export.TAXONOMY_FILE))
+    return classifier.warm_start_from(model, baseline, taxon_ids, baseline_ids)
+
+
+def training_key(train_files: list[str], config: Config, taxonomy_path: str) -> str:
+    """Keys the state folder by the Trainer's inputs and configuration: same inputs resume, new ones start fresh."""
+    return hashlib.sha256(json.dumps(
+        {"train_files": sorted(train_files), "taxonomy": taxonomy_path,
+         "trainer": config.trainer.model_dump(), "seed": config.export.seed}, sort_keys=True
+    ).encode()).hexdigest()[:16]
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Appends each finished epoch's metrics to a JSON-lines file that survives restarts."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        tf.io.gfile.makedirs(os.path.dirname(self.path))
+        with tf.io.gfile.GFile(self.path, "a") as f:
+            f.write(json.dumps({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}}) + "\n")
+
+    def _rows(self):
+        if not tf.io.gfile.exists(self.path):
+            return []
+        with tf.io.gfile.GFile(self.path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def epochs_run(self) -> int:
+        return len({row["epoch"] for row in self._rows()})
+
+    def best(self, key: str):
+        values = [row[key] for row in self._rows() if key in row]
+        return max(values) if values else None

@@ -1,0 +1,74 @@
+"""Hand-made tf.Examples and taxonomies for component-level tests."""
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from components import features
+
+TAXONOMY_HEADER = "parent_taxon_id,taxon_id,rank_level,leaf_class_id,iconic_class_id,spatial_class_id,name,rank\n"
+COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40, 200), (40, 200, 200)]
+
+
+def jpeg(colour, seed: int, size=(120, 96)) -> bytes:
+    """A noisy photo of one colour, so a tiny model can tell classes apart."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour)[None, None, :] + rng.normal(0, 25, (size[1], size[0], 3)), 0, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def write_taxonomy(path: str, leaf_taxon_ids: list[int], genus_id: int = 900) -> None:
+    """A genus (iconic Plantae) with one species leaf per id; leaf_class_id follows taxon_id order."""
+    rows = [f"47126,{genus_id},20,,0,,Genus,genus\n", ",47126,70,,0,,Plantae,kingdom\n"]
+    for index, taxon in enumerate(sorted(leaf_taxon_ids)):
+        rows.append(f"{genus_id},{taxon},10,{index},0,{index},Species {taxon},species\n")
+    rows.sort(key=lambda row: int(row.split(",")[1]))
+    with open(path, "w") as f:
+        f.write(TAXONOMY_HEADER + "".join(rows))
+
+
+def example(label: int, leaf_taxon_id: int, image: bytes, photo_id: int, lat=None, lng=None) -> tf.train.Example:
+    def b(v): return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+    def i(v): return tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+    def f(v): return tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+    feats = {
+        features.IMAGE: b(image), features.IMAGE_FORMAT: b(b"jpeg"), features.PHOTO_ID: i(photo_id),
+        features.OBSERVATION_UUID: b(f"obs-{photo_id}".encode()), features.TAXON_ID: i(leaf_taxon_id),
+        features.LEAF_TAXON_ID: i(leaf_taxon_id), features.LABEL: i(label), features.LEAF_RANK: b(b"species"),
+        features.LEAF_TRAIN_PHOTOS: i(10), features.ICONIC_TAXON: b(b"Plantae"),
+        features.QUALITY_GRADE: b(b"research"), features.LICENSE: b(b"CC-BY"),
+        features.OBSERVED_ON: b(b"2020-06-01"), features.DAY_OF_YEAR: i(153),
+    }
+    if lat is not None:
+        feats.update({features.LATITUDE: f(lat), features.LONGITUDE: f(lng), features.POSITIONAL_ACCURACY: f(10.0)})
+    return tf.train.Example(features=tf.train.Features(feature=feats))
+
+
+def write_split(directory: str, examples: list[tf.train.Example]) -> str:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "data_tfrecord-00000-of-00001.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for ex in examples:
+            writer.write(ex.SerializeToString())
+    return path
+
+
+def write_examples_artifact(root: str, leaf_taxon_ids: list[int], per_class: dict[str, int]) -> dict[str, str]:
+    """Split-<name>/ folders of coloured photos, one colour per class; returns split -> file."""
+    files = {}
+    photo_id = 1
+    for split, count in per_class.items():
+        rows = []
+        for label, taxon in enumerate(sorted(leaf_taxon_ids)):
+            for _ in range(count):
+                rows.append(example(label, taxon, jpeg(COLOURS[label % len(COLOURS)], photo_id), photo_id,
+                                    lat=10.0 * label, lng=-20.0 * label))
+                photo_id += 1
+        files[split] = write_split(os.path.join(root, f"Split-{split}"), rows)
+    return files

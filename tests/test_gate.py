@@ -1,0 +1,204 @@
+"""Release gate: paired no-regression decisions, first release, lists and the report files."""
+import json
+
+import numpy as np
+import pytest
+
+from components.release_gate.decision import (
+    GateInputs, GateResult, ThresholdResult, evaluate_gate, paired_bootstrap_ci, topk_accuracy,
+)
+from components.release_gate.report import load_gate_result_json, write_gate_report
+from pipeline.config import GateConfig
+
+GATE = GateConfig(max_top1_drop=0.005, max_top5_drop=0.005, common_taxa_min_train_photos=50,
+                  bootstrap_resamples=2000)
+HIT, MISS = 1, 0
+
+
+def paired_outcomes(n, both, only_baseline, only_candidate):
+    """Top-1 ranks for n examples: `both` right in both releases, then baseline-only, then candidate-only hits."""
+    candidate = np.full(n, MISS)
+    baseline = np.full(n, MISS)
+    candidate[:both] = baseline[:both] = HIT
+    baseline[both:both + only_baseline] = HIT
+    candidate[both + only_baseline:both + only_baseline + only_candidate] = HIT
+    return candidate, baseline
+
+
+def make_inputs(candidate_rank, baseline_rank=None, *, taxa=None, iconic="Aves", train_photos=100, shared=True,
+                rank="species", confusions=(), candidate_taxa=None, baseline_taxa=None):
+    """GateInputs with one leaf per example unless `taxa` is given; scalars are broadcast."""
+    n = len(candidate_rank)
+    taxa = np.arange(1, n + 1) if taxa is None else np.asarray(taxa)
+    names = {int(t): f"species {t}" for t in np.unique(taxa)}
+    has_baseline = baseline_rank is not None
+    return GateInputs(
+        leaf_taxon_id=taxa, iconic_taxon=np.broadcast_to(iconic, n), leaf_rank=np.broadcast_to(rank, n),
+        leaf_train_photos=np.broadcast_to(train_photos, n), candidate_rank=candidate_rank,
+        candidate_taxa=candidate_taxa or names, confusions=list(confusions), baseline_rank=baseline_rank,
+        shared=np.broadcast_to(shared, n) if has_baseline else None,
+        baseline_taxa=(baseline_taxa or names) if has_baseline else None)
+
+
+def check(result, name):
+    return next(threshold for threshold in result.thresholds if threshold.name == name)
+
+
+def test_topk_accuracy_counts_ranks_up_to_k_and_misses_as_zero():
+    ranks = np.array([1, 2, 6, 0, 11])
+    assert topk_accuracy(ranks, 1) == pytest.approx(0.2)
+    assert topk_accuracy(ranks, 5) == pytest.approx(0.4)
+    assert topk_accuracy(ranks, 10) == pytest.approx(0.6)
+    assert topk_accuracy(np.array([], dtype=int), 1) is None
+
+
+def test_a_drop_within_noise_on_a_few_hundred_examples_is_not_a_regression():
+    candidate, baseline = paired_outcomes(300, both=200, only_baseline=12, only_candidate=6)  # -2 points
+    result = evaluate_gate(make_inputs(candidate, baseline), GATE)
+    top1 = check(result, "common_top1_regression")
+    assert top1.value == pytest.approx(-0.02)
+    assert top1.n == 300
+    assert top1.ci_low < -0.02 < top1.ci_high
+    assert top1.ci_high > -GATE.max_top1_drop
+    assert top1.p_value > 0.05
+    assert top1.passed and result.blessed
+
+
+def test_a_large_drop_on_a_big_slice_is_a_regression():
+    candidate, baseline = paired_outcomes(5000, both=3000, only_baseline=300, only_candidate=50)  # -5 points
+    result = evaluate_gate(make_inputs(candidate, baseline), GATE)
+    top1 = check(result, "common_top1_regression")
+    assert top1.value == pytest.approx(-0.05)
+    assert top1.ci_high < -GATE.max_top1_drop
+    assert top1.p_value < 1e-6
+    assert not top1.passed and not result.blessed
+    assert "common_top1_regression" in result.summary
+
+
+def test_identical_candidate_and_baseline_pass_with_an_interval_at_zero():
+    ranks = np.array([1, 3, 0, 1, 7, 1, 2, 0] * 50)
+    result = evaluate_gate(make_inputs(ranks, ranks.copy()), GATE)
+    for name in ("common_top1_regression", "common_top5_regression"):
+        threshold = check(result, name)
+        assert (threshold.value, threshold.ci_low, threshold.ci_high, threshold.p_value) == (0, 0, 0, 1)
+    assert result.blessed and not result.first_release
+    assert not result.regressed_taxa
+
+
+def test_the_bootstrap_matches_resampling_examples_and_is_seeded():
+    candidate, baseline = paired_outcomes(400, both=250, only_baseline=30, only_candidate=20)
+    candidate, baseline = candidate == HIT, baseline == HIT
+    rng = np.random.default_rng(1)
+    resampled = rng.integers(0, 400, size=(4000, 400))
+    naive = np.quantile((candidate[resampled].astype(int) - baseline[resampled]).mean(axis=1), [0.025, 0.975])
+    fast = paired_bootstrap_ci(candidate, baseline, 0.95, 4000, seed=0)
+    assert fast == pytest.approx(tuple(naive), abs=0.006)
+    assert fast == paired_bootstrap_ci(candidate, baseline, 0.95, 4000, seed=0)
+
+
+def test_first_release_is_blessed_on_the_absolute_check_and_says_so():
+    result = evaluate_gate(make_inputs(np.array([1, 1, 0, 2])), GateConfig(min_top1=0.5))
+    assert result.blessed and result.first_release
+    assert [threshold.name for threshold in result.thresholds] == ["top1_floor"]
+    assert "first release" in result.summary
+    assert result.taxa_added == [] and result.taxa_removed == [] and result.regressed_taxa == []
+    assert result.overall[0].shared_baseline_top1 is None
+
+
+def test_an_absolute_floor_failure_blocks_even_without_a_regression():
+    ranks = np.array([1] * 70 + [0] * 30)
+    result = evaluate_gate(make_inputs(ranks, ranks.copy()), GateConfig(min_top1=0.9))
+    floor = check(result, "top1_floor")
+    assert not floor.passed and floor.value == pytest.approx(0.7) and floor.limit == 0.9
+    assert check(result, "common_top1_regression").passed
+    assert not result.blessed
+
+
+def test_a_drop_on_rare_or_unshared_taxa_is_outside_the_common_taxa_checks():
+    candidate, baseline = paired_outcomes(2000, both=1000, only_baseline=600, only_candidate=0)
+    photos = np.where(np.arange(2000) < 1000, 500, 10)  # the lost examples belong to rare taxa
+    result = evaluate_gate(make_inputs(candidate, baseline, train_photos=photos), GATE)
+    assert check(result, "common_top1_regression").n == 1000
+    assert result.blessed
+    not_shared = evaluate_gate(make_inputs(candidate, baseline, shared=np.arange(2000) < 1000), GATE)
+    assert check(not_shared, "common_top1_regression").value == 0 and not_shared.blessed
+
+
+def test_iconic_limits_apply_only_to_slices_above_the_minimum_size():
+    aves_candidate, aves_baseline = paired_outcomes(1000, both=500, only_baseline=100, only_candidate=0)
+    reptile_candidate, reptile_baseline = paired_outcomes(150, both=50, only_baseline=50, only_candidate=0)
+    plant_candidate, plant_baseline = paired_outcomes(3000, both=2000, only_baseline=0, only_candidate=150)
+    inputs = make_inputs(
+        np.concatenate([aves_candidate, reptile_candidate, plant_candidate]),
+        np.concatenate([aves_baseline, reptile_baseline, plant_baseline]),
+        iconic=np.repeat(["Aves", "Reptilia", "Plantae"], [1000, 150, 3000]))
+    gate = GATE.model_copy(update=dict(iconic_max_top1_drop=0.02, iconic_min_examples=200))
+    result = evaluate_gate(inputs, gate)
+    iconic = {t.name: t for t in result.thresholds if t.name.startswith("iconic")}
+    assert set(iconic) == {"iconic_top1_regression/Aves", "iconic_top1_regression/Plantae"}
+    assert not iconic["iconic_top1_regression/Aves"].passed and iconic["iconic_top1_regression/Plantae"].passed
+    assert check(result, "common_top1_regression").passed  # overall the candidate improved
+    assert not result.blessed
+    assert not any(t.name.startswith("iconic") for t in evaluate_gate(inputs, GATE).thresholds)
+    assert [row.name for row in result.per_iconic] == ["Plantae", "Aves", "Reptilia"]
+
+
+def test_extra_checks_from_the_caller_join_the_verdict():
+    ranks = np.array([1, 1, 0, 1])
+    geo = ThresholdResult("geo_prior_top1", passed=np.bool_(False), value=np.float32(-0.03), limit=0.0,
+                          explanation="the geo prior lowers top-1")
+    result = evaluate_gate(make_inputs(ranks), GateConfig(), extra_checks=[geo])
+    assert not result.blessed and result.thresholds[-1] is geo
+    json.dumps(result.to_json())
+
+
+def test_taxa_added_removed_and_confused_pairs_on_hand_made_data():
+    taxa = [2, 2, 2, 2, 3, 1, 5]
+    candidate = np.array([0, 0, 0, 1, 0, 1, 1])
+    baseline = np.array([1, 1, 1, 1, 1, 0, 0])
+    confusions = [(2, 3, 5), (3, 2, 9), (2, 2, 40), (1, 3, 1), (5, 2, 0)]
+    inputs = make_inputs(candidate, baseline, taxa=taxa, shared=np.array(taxa) != 1, confusions=confusions,
+                         candidate_taxa={1: "Aa", 2: "Bb", 3: "Cc", 5: "Ee"},
+                         baseline_taxa={2: "Bb", 3: "Cc", 4: "Dd", 5: "Ee"})
+    result = evaluate_gate(inputs, GATE)
+    assert [(t.taxon_id, t.name) for t in result.taxa_added] == [(1, "Aa")]
+    assert [(t.taxon_id, t.name) for t in result.taxa_removed] == [(4, "Dd")]
+    assert [(p.true_name, p.predicted_name, p.count, p.true_examples) for p in result.confused_pairs] == [
+        ("Cc", "Bb", 9, 1), ("Bb", "Cc", 5, 4), ("Aa", "Cc", 1, 1)]
+    regressed = [(t.taxon_id, t.n, t.baseline_correct, t.candidate_correct, t.change) for t in result.regressed_taxa]
+    assert regressed == [(2, 4, 4, 1, -0.75), (3, 1, 1, 0, -1.0)]
+    many = [(t, 100 + t, 30 - t) for t in range(25)]
+    assert len(evaluate_gate(make_inputs(candidate, confusions=many), GATE).confused_pairs) == 20
+
+
+def test_accuracy_by_training_photos_buckets():
+    inputs = make_inputs(np.array([1, 0, 1, 3, 1, 1]), train_photos=np.array([5, 19, 20, 60, 200, 1000]))
+    buckets = evaluate_gate(inputs, GATE).train_photo_buckets
+    assert [(b.label, b.taxa, b.n, b.candidate_top1, b.candidate_top5) for b in buckets] == [
+        ("<20", 2, 2, 0.5, 0.5), ("20-49", 1, 1, 1.0, 1.0), ("50-99", 1, 1, 0.0, 1.0),
+        ("100-499", 1, 1, 1.0, 1.0), ("500+", 1, 1, 1.0, 1.0)]
+
+
+def test_inputs_with_mismatched_lengths_or_half_a_baseline_are_rejected():
+    with pytest.raises(ValueError, match="differ"):
+        make_inputs(np.array([1, 0]), np.array([1, 0, 1]))
+    with pytest.raises(ValueError, match="together"):
+        GateInputs(leaf_taxon_id=[1], iconic_taxon=["Aves"], leaf_rank=["species"], leaf_train_photos=[9],
+                   candidate_rank=[1], candidate_taxa={1: "a"}, baseline_rank=[1])
+
+
+@pytest.mark.parametrize("with_baseline", [True, False])
+def test_the_report_writes_html_and_json_that_round_trips(tmp_path, with_baseline):
+    candidate, baseline = paired_outcomes(400, both=250, only_baseline=40, only_candidate=10)
+    inputs = make_inputs(candidate, baseline if with_baseline else None, taxa=np.arange(400) % 40,
+                         iconic=np.where(np.arange(400) % 3, "Aves", ""), confusions=[(1, 2, 3)])
+    result = evaluate_gate(inputs, GATE)
+    html_path, json_path = write_gate_report(result, tmp_path / "report")
+    html = html_path.read_text()
+    assert html.index("BLESSED") < html.index("top1_floor")  # the verdict comes first
+    assert ("NOT BLESSED" in html) == with_baseline
+    assert html.count("data:image/png;base64,") == (3 if with_baseline else 2)
+    assert "(none)" in html and "species 1" in html
+    assert json.loads(json_path.read_text())["blessed"] == result.blessed
+    assert load_gate_result_json(json_path) == result
+    assert GateResult.from_json(json.loads(json.dumps(result.to_json()))) == result
