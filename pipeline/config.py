@@ -251,3 +251,12 @@ def build_config(profile: str = "demo", overrides: list[str] | tuple[str, ...] =
 
 def as_dict(config: Config) -> dict:
     return json.loads(config.to_json())
+
+
+def resolve_config(config_json: str, overrides: str = "") -> Config:
+    """The compiled configuration with submission-time overrides (`a.b=c` separated by `;` or newlines)."""
+    config = Config.from_json(config_json)
+    for assignment in overrides.replace("\n", ";").split(";"):
+        if assignment.strip():
+            apply_override(config, assignment.strip())
+    return config

@@ -11,10 +11,10 @@ import dataclasses
 import hashlib
 import heapq
 import io
-from typing import Iterable, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Iterable, Mapping, NamedTuple, Optional, Sequence, TypeVar, Union
 
 from components import features
-from components.export_examples.tables import InputError, Observation, Photo, Rejection, open_text
+from components.export_examples.tables import OBSERVATIONS, InputError, Observation, Photo, Rejection, open_text
 from components.export_examples.taxonomy import GENUS_LEVEL, LIFE_TAXON_ID, RANK_LEVELS, SPECIES_LEVEL, Taxonomy
 
 CASUAL = "casual"
@@ -60,17 +60,17 @@ def license_drop_reason(license: str, allowed: frozenset[str]) -> Optional[str]:
     return LICENSE_UNKNOWN if code == UNKNOWN_LICENSE_NAME else LICENSE_NOT_ALLOWED
 
 
-def observation_rejection(observation: Observation, line_no: int, file: str, taxonomy: Taxonomy) -> Optional[Rejection]:
+def observation_rejection(observation: Observation, line_no: int, taxonomy: Taxonomy) -> Optional[Rejection]:
     """An observation whose taxon is not in the validated taxonomy is rejected (`unknown_taxon`)."""
     if observation.taxon_id in taxonomy:
         return None
-    return Rejection(UNKNOWN_TAXON, line_no, file)
+    return Rejection(UNKNOWN_TAXON, line_no, OBSERVATIONS)
 
 
-def count_observation(observation: Observation, has_allowed_photo: bool, config) -> Union[tuple[int, bool], str]:
+def count_observation(observation: Observation, has_allowed_photo: bool) -> Union[tuple[int, bool], str]:
     """(taxon id, research grade?) of an observation that counts toward the inclusion cut-off, or why it
     does not: casual observations never count (`include_casual` only lets them give train photos), nor do
-    observations without a photo under an allowed licence. `config` is an ExportConfig."""
+    observations without a photo under an allowed licence."""
     if observation.quality_grade == "casual":
         return CASUAL
     if not has_allowed_photo:
@@ -103,6 +103,7 @@ class LeafModel:
     """The classes of one export: leaves with dense ids, inner nodes, and a verdict per taxon seen."""
 
     taxonomy: Taxonomy
+    max_leaf_level: float
     leaf_class_ids: Mapping[int, int]  # leaf taxon id -> leaf_class_id, dense, in taxon id order
     inner_leaf_counts: Mapping[int, int]  # inner taxon id -> number of leaves below it
     outcomes: Mapping[int, TaxonOutcome]  # every taxon with observations or in the model
@@ -124,12 +125,30 @@ class LeafModel:
         start = self.taxonomy.counting_taxon(taxon_id)
         if start is None:
             return None, (EXCLUDED_TAXON if taxon_id in self.taxonomy else UNKNOWN_TAXON)
-        for node in self.taxonomy.lineage(start):
+        node, reason = self._end_of_data(start)
+        return (node, None) if reason is None else (None, reason)
+
+    def _end_of_data(self, taxon_id: int) -> tuple[Optional[int], Optional[str]]:
+        """Where data entering `taxon_id` ends: (leaf, None); (inner node, inner_node) when an inner node at a
+        rank that could be a leaf takes it; (None, below_cutoff) when it climbs past every such rank."""
+        for node in self.taxonomy.lineage(taxon_id):
             if node in self.leaf_class_ids:
                 return node, None
             if node in self.inner_leaf_counts:
-                return None, INNER_NODE
+                if self.taxonomy.taxa[node].rank_level <= self.max_leaf_level:
+                    return node, INNER_NODE
+                break
         return None, BELOW_CUTOFF
+
+
+class _Cutoff(NamedTuple):
+    min_observations: int
+    min_research_grade: int
+    max_leaf_rank: str
+
+    @property
+    def max_leaf_level(self) -> float:
+        return RANK_LEVELS[self.max_leaf_rank]
 
 
 def can_be_leaf(rank_level: float, max_leaf_level: float) -> bool:
@@ -149,14 +168,14 @@ def build_leaf_model(taxonomy: Taxonomy, counts: Mapping[int, tuple[int, int]], 
     A taxon that qualifies and may be a leaf becomes one unless a descendant already is; otherwise its data
     passes to its parent. Ancestors of leaves are inner nodes and data reaching them is not used.
     """
-    max_leaf_level = RANK_LEVELS[max_leaf_rank]
+    cutoff = _Cutoff(min_observations, min_research_grade, max_leaf_rank)
     pooled = _counts_by_counting_taxon(taxonomy, counts)
     leaves: list[int] = []
     leaves_below: collections.Counter[int] = collections.Counter()
     for node in _bottom_up(taxonomy, pooled):
         taxon = taxonomy.taxa[node]
         observations, research = pooled.get(node, (0, 0))
-        is_leaf = (not leaves_below[node] and can_be_leaf(taxon.rank_level, max_leaf_level)
+        is_leaf = (not leaves_below[node] and can_be_leaf(taxon.rank_level, cutoff.max_leaf_level)
                    and qualifies(observations, research, min_observations, min_research_grade))
         if is_leaf:
             leaves.append(node)
@@ -169,13 +188,12 @@ def build_leaf_model(taxonomy: Taxonomy, counts: Mapping[int, tuple[int, int]], 
             pooled[taxon.parent_id] = (parent_observations + observations, parent_research + research)
     model = LeafModel(
         taxonomy=taxonomy,
+        max_leaf_level=cutoff.max_leaf_level,
         leaf_class_ids={leaf: index for index, leaf in enumerate(sorted(leaves))},
         inner_leaf_counts={node: count for node, count in leaves_below.items() if count},
         outcomes={},
     )
-    thresholds = (min_observations, min_research_grade, max_leaf_rank, max_leaf_level)
-    outcomes = _outcomes(model, pooled, counts, thresholds)
-    return dataclasses.replace(model, outcomes=outcomes)
+    return dataclasses.replace(model, outcomes=_outcomes(model, pooled, counts, cutoff))
 
 
 def _counts_by_counting_taxon(taxonomy: Taxonomy, counts: Mapping[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
@@ -199,12 +217,12 @@ def _bottom_up(taxonomy: Taxonomy, pooled: Mapping[int, tuple[int, int]]) -> lis
 
 
 def _outcomes(model: LeafModel, pooled: Mapping[int, tuple[int, int]], counts: Mapping[int, tuple[int, int]],
-              thresholds: tuple) -> dict[int, TaxonOutcome]:
+              cutoff: _Cutoff) -> dict[int, TaxonOutcome]:
     """A verdict for every counted taxon, every taxon data passed through, and every excluded observed taxon."""
     taxonomy = model.taxonomy
     outcomes = {}
     for node, (observations, research) in pooled.items():
-        status, reason = _verdict(model, node, observations, research, thresholds)
+        status, reason = _verdict(model, node, observations, research, cutoff)
         outcomes[node] = TaxonOutcome(status, reason, observations, research)
     for node, leaf_count in model.inner_leaf_counts.items():
         if node not in outcomes:
@@ -222,21 +240,19 @@ def _outcomes(model: LeafModel, pooled: Mapping[int, tuple[int, int]], counts: M
     return outcomes
 
 
-def _verdict(model: LeafModel, node: int, observations: int, research: int, thresholds: tuple) -> tuple[str, str]:
-    taxonomy = model.taxonomy
-    min_observations, min_research_grade, max_leaf_rank, max_leaf_level = thresholds
-    taxon = taxonomy.taxa[node]
+def _verdict(model: LeafModel, node: int, observations: int, research: int, cutoff: _Cutoff) -> tuple[str, str]:
+    taxon = model.taxonomy.taxa[node]
     if node in model.leaf_class_ids:
         status = {"species": "species_leaf", "genus": "genus_leaf"}.get(taxon.rank, "leaf")
         return status, f"qualifies with {observations} observations, {research} research-grade"
     if node in model.inner_leaf_counts:
         return "inner", _inner_reason(model.inner_leaf_counts[node], observations)
-    if taxon.rank_level > max_leaf_level:
-        why = f"{taxon.rank} is above max_leaf_rank {max_leaf_rank}"
-    elif not can_be_leaf(taxon.rank_level, max_leaf_level):
+    if taxon.rank_level > cutoff.max_leaf_level:
+        why = f"{taxon.rank} is above max_leaf_rank {cutoff.max_leaf_rank}"
+    elif not can_be_leaf(taxon.rank_level, cutoff.max_leaf_level):
         why = f"{taxon.rank or 'this rank'} is never a leaf"
     else:
-        why = _shortfall(observations, research, min_observations, min_research_grade)
+        why = _shortfall(observations, research, cutoff)
     return "below_cutoff", f"{why}; {_where_data_goes(model, taxon.parent_id)}"
 
 
@@ -246,24 +262,24 @@ def _inner_reason(leaf_count: int, observations: int) -> str:
     return f"inner node: {leaves}{unused}"
 
 
-def _shortfall(observations: int, research: int, min_observations: int, min_research_grade: int) -> str:
+def _shortfall(observations: int, research: int, cutoff: _Cutoff) -> str:
     missing = []
-    if observations < min_observations:
-        missing.append(f"{min_observations - observations} more observations")
-    if research < min_research_grade:
-        missing.append(f"{min_research_grade - research} more research-grade observations")
+    if observations < cutoff.min_observations:
+        missing.append(f"{cutoff.min_observations - observations} more observations")
+    if research < cutoff.min_research_grade:
+        missing.append(f"{cutoff.min_research_grade - research} more research-grade observations")
     return "needs " + " and ".join(missing)
 
 
 def _where_data_goes(model: LeafModel, parent_id: Optional[int]) -> str:
     if parent_id is None:
         return "data not used"
-    for node in model.taxonomy.lineage(parent_id):
-        if node in model.leaf_class_ids:
-            return f"data passed to {model.taxonomy.describe(node)}"
-        if node in model.inner_leaf_counts:
-            return f"data passed to {model.taxonomy.describe(parent_id)}, not used (inner node)"
-    return f"data passed to {model.taxonomy.describe(parent_id)}, not used (no ancestor qualifies)"
+    node, reason = model._end_of_data(parent_id)
+    if reason is None:
+        return f"data passed to {model.taxonomy.describe(node)}"
+    if reason == INNER_NODE:
+        return f"data not used: it reaches inner node {model.taxonomy.describe(node)}"
+    return "data not used: no ancestor qualifies"
 
 
 # ---------------------------------------------------------------- taxonomy.csv and taxa_report.csv
@@ -408,13 +424,11 @@ class ObservationPlan:
     dropped_photos: Mapping[str, int]  # photo drop reason -> count, for this observation's other photos
 
 
-def plan_observation(observation: Observation, photos: Sequence[Photo], leaf_model: LeafModel,
+def plan_observation(observation: Observation, photos: Iterable[Photo], leaf_model: LeafModel,
                      config) -> Union[ObservationPlan, str]:
     """The split, leaf and photos of one observation, or the reason it gives none (`config`: ExportConfig)."""
     if observation.quality_grade == "casual" and not config.include_casual:
         return CASUAL
-    if not photos:
-        return NO_PHOTO
     allowed = allowed_licenses(config.licenses)
     licensed = []
     dropped: collections.Counter[str] = collections.Counter()
@@ -425,7 +439,7 @@ def plan_observation(observation: Observation, photos: Sequence[Photo], leaf_mod
         else:
             dropped[reason] += 1
     if not licensed:
-        return NO_ALLOWED_PHOTO
+        return NO_ALLOWED_PHOTO if dropped else NO_PHOTO
     leaf = leaf_model.leaf_for(observation.taxon_id)
     if leaf is None:
         return leaf_model.drop_reason(observation.taxon_id)

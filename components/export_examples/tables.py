@@ -1,30 +1,38 @@
 """Streaming readers of the iNaturalist Open Data tables (tab-separated, optionally `.csv.gz`).
 
 Open Data files are TSV without quoting, so a quote character is data; a field wholly wrapped in quotes
-(as some tools write) is unwrapped. Each parser turns one row into a frozen record or a `Rejection` that
+(as some tools write) is unwrapped. Each parser turns one row into an immutable record or a `Rejection` that
 names the reason, file and line: a bad row never stops an export, a missing file or column does
 (`InputError`). Local files are read with Python's own I/O; `gs://` and other URIs with `tf.io.gfile`.
+
+Records are NamedTuples: immutable and picklable like frozen dataclasses, and twice as fast to build,
+which matters at millions of rows.
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import gzip
 import io
 import math
 import os
-from typing import IO, Iterator, Optional, Sequence, Union
+from typing import IO, Iterator, NamedTuple, Optional, Sequence, Union
 
 OBSERVATIONS = "observations.csv"
 PHOTOS = "photos.csv"
 TAXA = "taxa.csv"
 
-# Columns a table must have; the Open Data columns not listed here are read when present.
+# The columns each parser reads, and those a table must have (the others read as empty when absent).
+FIELDS = {
+    OBSERVATIONS: ("observation_uuid", "observer_id", "latitude", "longitude", "positional_accuracy",
+                   "taxon_id", "quality_grade", "observed_on"),
+    PHOTOS: ("photo_uuid", "photo_id", "observation_uuid", "extension", "license", "width", "height", "position"),
+    TAXA: ("taxon_id", "ancestry", "rank_level", "rank", "name", "active"),
+}
 REQUIRED_COLUMNS = {
     OBSERVATIONS: ("observation_uuid", "taxon_id", "quality_grade"),
-    PHOTOS: ("photo_id", "observation_uuid", "extension", "license"),
-    TAXA: ("taxon_id", "ancestry", "rank_level", "rank", "name", "active"),
+    PHOTOS: ("photo_id", "observation_uuid", "license"),
+    TAXA: FIELDS[TAXA],
 }
 QUALITY_GRADES = ("research", "needs_id", "casual")
 PHOTO_EXTENSIONS = ("jpg", "jpeg", "png")
@@ -34,8 +42,7 @@ class InputError(Exception):
     """A fatal problem with the export; the message is one line naming the file and column."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Rejection:
+class Rejection(NamedTuple):
     """A row that could not be used: `reason` is a stable snake_case string."""
 
     reason: str
@@ -43,8 +50,7 @@ class Rejection:
     file: str
 
 
-@dataclasses.dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     uuid: str
     observer_id: Optional[int]
     latitude: Optional[float]  # None unless both coordinates are known
@@ -55,20 +61,18 @@ class Observation:
     observed_on: Optional[datetime.date]
 
 
-@dataclasses.dataclass(frozen=True)
-class Photo:
+class Photo(NamedTuple):
     photo_id: int
     photo_uuid: str
     observation_uuid: str
-    extension: str  # lower case, without the dot
+    extension: str  # lower case, without the dot; "jpg" when the table does not say
     license: str  # as written; "" when the export does not say
     width: Optional[int]
     height: Optional[int]
     position: int  # 0 is the observation's first photo
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Taxon:
+class Taxon(NamedTuple):
     taxon_id: int
     parent_id: Optional[int]  # the last id of `ancestry`
     ancestry: tuple[int, ...]  # root first
@@ -76,10 +80,6 @@ class Taxon:
     rank: str  # lower case
     name: str
     active: bool
-
-
-class _BadField(Exception):
-    """Raised inside a parser; becomes a Rejection with this reason."""
 
 
 # ---------------------------------------------------------------- files
@@ -125,7 +125,7 @@ def read_header(path: str) -> list[str]:
         first = f.readline()
     if not first.strip():
         raise InputError(f"{path}: empty file, expected a header line")
-    return [name.strip() for name in _split(first.lstrip("\ufeff"))]
+    return [_unquote(name.strip()) for name in first.lstrip("\ufeff").rstrip("\r\n").split("\t")]
 
 
 def check_columns(path: str, header: Sequence[str], required: Sequence[str]) -> dict[str, int]:
@@ -145,15 +145,11 @@ def iter_rows(path: str) -> Iterator[tuple[int, list[str]]]:
     with open_text(path) as f:
         f.readline()
         for line_no, line in enumerate(f, start=2):
-            if line.strip():
-                yield line_no, _split(line)
-
-
-def _split(line: str) -> list[str]:
-    fields = line.rstrip("\r\n").split("\t")
-    if '"' in line:
-        fields = [_unquote(field) for field in fields]
-    return fields
+            fields = line.rstrip("\r\n").split("\t")
+            if '"' in line:
+                fields = [_unquote(field) for field in fields]
+            if len(fields) > 1 or fields[0].strip():
+                yield line_no, fields
 
 
 def _unquote(field: str) -> str:
@@ -172,134 +168,94 @@ def _gfile():
 
 
 def parse_observation(fields: list[str], header_index: dict[str, int], line_no: int) -> Union[Observation, Rejection]:
-    """One observations.csv row; coordinates outside the globe or unreadable values reject the row."""
+    """One observations.csv row (`header_index` from `check_columns`); coordinates outside the globe or
+    unreadable values reject the row."""
     if len(fields) != len(header_index):
         return Rejection("wrong_field_count", line_no, OBSERVATIONS)
+    uuid, observer_id, latitude, longitude, accuracy, taxon_id, grade, observed_on = _values(
+        fields, header_index, OBSERVATIONS)
+    uuid, grade, observed_on = uuid.strip(), grade.strip().lower(), observed_on.strip()
     try:
-        latitude, longitude = _coordinates(fields, header_index)
-        return Observation(
-            uuid=_required(_field(fields, header_index, "observation_uuid"), "missing_uuid"),
-            observer_id=_optional_int(_field(fields, header_index, "observer_id")),
-            latitude=latitude,
-            longitude=longitude,
-            positional_accuracy=_optional_float(_field(fields, header_index, "positional_accuracy")),
-            taxon_id=_int(_required(_field(fields, header_index, "taxon_id"), "missing_taxon")),
-            quality_grade=_quality_grade(_field(fields, header_index, "quality_grade")),
-            observed_on=_optional_date(_field(fields, header_index, "observed_on")),
-        )
-    except _BadField as bad:
-        return Rejection(str(bad), line_no, OBSERVATIONS)
+        observer_id = int(observer_id) if observer_id else None
+        latitude = float(latitude) if latitude else None
+        longitude = float(longitude) if longitude else None
+        accuracy = float(accuracy) if accuracy else None
+        taxon_id = int(taxon_id) if taxon_id else None
+    except ValueError:
+        return Rejection("bad_number", line_no, OBSERVATIONS)
+    try:
+        observed_on = datetime.date.fromisoformat(observed_on[:10]) if observed_on else None
+    except ValueError:
+        return Rejection("bad_date", line_no, OBSERVATIONS)
+    reason = _observation_problem(uuid, latitude, longitude, accuracy, taxon_id, grade)
+    if reason:
+        return Rejection(reason, line_no, OBSERVATIONS)
+    if latitude is None or longitude is None:
+        latitude = longitude = None
+    return Observation(uuid, observer_id, latitude, longitude, accuracy, taxon_id, grade, observed_on)
+
+
+def _values(fields: list[str], header_index: dict[str, int], table: str) -> list[str]:
+    """The row's values of the table's FIELDS, "" for a column the header lacks."""
+    return [fields[header_index[name]] if name in header_index else "" for name in FIELDS[table]]
+
+
+def _observation_problem(uuid, latitude, longitude, accuracy, taxon_id, grade) -> Optional[str]:
+    if not uuid:
+        return "missing_uuid"
+    if taxon_id is None:
+        return "missing_taxon"
+    if grade not in QUALITY_GRADES:
+        return "bad_quality_grade"
+    if latitude is not None and not -90.0 <= latitude <= 90.0:  # NaN too
+        return "latitude_out_of_range"
+    if longitude is not None and not -180.0 <= longitude <= 180.0:
+        return "longitude_out_of_range"
+    if accuracy is not None and not math.isfinite(accuracy):
+        return "bad_number"
+    return None
 
 
 def parse_photo(fields: list[str], header_index: dict[str, int], line_no: int) -> Union[Photo, Rejection]:
-    """One photos.csv row."""
+    """One photos.csv row (`header_index` from `check_columns`)."""
     if len(fields) != len(header_index):
         return Rejection("wrong_field_count", line_no, PHOTOS)
+    photo_uuid, photo_id, observation_uuid, extension, license, width, height, position = _values(
+        fields, header_index, PHOTOS)
+    observation_uuid = observation_uuid.strip()
+    if not photo_id.strip():
+        return Rejection("missing_photo_id", line_no, PHOTOS)
+    if not observation_uuid:
+        return Rejection("missing_uuid", line_no, PHOTOS)
     try:
-        return Photo(
-            photo_id=_int(_required(_field(fields, header_index, "photo_id"), "missing_photo_id")),
-            photo_uuid=_field(fields, header_index, "photo_uuid"),
-            observation_uuid=_required(_field(fields, header_index, "observation_uuid"), "missing_uuid"),
-            extension=_field(fields, header_index, "extension").lstrip(".").lower(),
-            license=_field(fields, header_index, "license"),
-            width=_optional_int(_field(fields, header_index, "width")),
-            height=_optional_int(_field(fields, header_index, "height")),
-            position=_optional_int(_field(fields, header_index, "position")) or 0,
-        )
-    except _BadField as bad:
-        return Rejection(str(bad), line_no, PHOTOS)
+        photo_id = int(photo_id)
+        width = int(width) if width else None
+        height = int(height) if height else None
+        position = int(position) if position else 0
+    except ValueError:
+        return Rejection("bad_number", line_no, PHOTOS)
+    extension = extension.strip().lstrip(".").lower() or "jpg"
+    return Photo(photo_id, photo_uuid.strip(), observation_uuid, extension, license.strip(), width, height, position)
 
 
 def parse_taxon(fields: list[str], header_index: dict[str, int], line_no: int) -> Union[Taxon, Rejection]:
-    """One taxa.csv row; `active` is true unless it says false."""
+    """One taxa.csv row (`header_index` from `check_columns`); `active` is true unless it says false."""
     if len(fields) != len(header_index):
         return Rejection("wrong_field_count", line_no, TAXA)
+    taxon_id, ancestry, rank_level, rank, name, active = _values(fields, header_index, TAXA)
     try:
-        ancestry = tuple(_int(part) for part in _field(fields, header_index, "ancestry").split("/") if part)
-        return Taxon(
-            taxon_id=_int(_field(fields, header_index, "taxon_id")),
-            parent_id=ancestry[-1] if ancestry else None,
-            ancestry=ancestry,
-            rank_level=_float(_field(fields, header_index, "rank_level")),
-            rank=_field(fields, header_index, "rank").lower(),
-            name=_field(fields, header_index, "name"),
-            active=_active(_field(fields, header_index, "active")),
-        )
-    except _BadField as bad:
-        return Rejection(str(bad), line_no, TAXA)
-
-
-def _field(fields: list[str], header_index: dict[str, int], name: str) -> str:
-    index = header_index.get(name)
-    return "" if index is None else fields[index].strip()
-
-
-def _required(text: str, reason: str) -> str:
-    if not text:
-        raise _BadField(reason)
-    return text
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
+        taxon_id = int(taxon_id)
+        ancestry = tuple(int(part) for part in ancestry.split("/") if part.strip())
+        rank_level = float(rank_level)
     except ValueError:
-        raise _BadField("bad_number") from None
-
-
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _BadField("bad_number") from None
-    if not math.isfinite(value):
-        raise _BadField("bad_number")
-    return value
-
-
-def _optional_int(text: str) -> Optional[int]:
-    return _int(text) if text else None
-
-
-def _optional_float(text: str) -> Optional[float]:
-    return _float(text) if text else None
-
-
-def _coordinates(fields: list[str], header_index: dict[str, int]) -> tuple[Optional[float], Optional[float]]:
-    latitude = _optional_float(_field(fields, header_index, "latitude"))
-    longitude = _optional_float(_field(fields, header_index, "longitude"))
-    if latitude is not None and not -90.0 <= latitude <= 90.0:
-        raise _BadField("latitude_out_of_range")
-    if longitude is not None and not -180.0 <= longitude <= 180.0:
-        raise _BadField("longitude_out_of_range")
-    if latitude is None or longitude is None:
-        return None, None
-    return latitude, longitude
-
-
-def _quality_grade(text: str) -> str:
-    grade = text.lower()
-    if grade not in QUALITY_GRADES:
-        raise _BadField("bad_quality_grade")
-    return grade
-
-
-def _optional_date(text: str) -> Optional[datetime.date]:
-    if not text:
-        return None
-    try:
-        return datetime.date.fromisoformat(text[:10])
-    except ValueError:
-        raise _BadField("bad_date") from None
-
-
-def _active(text: str) -> bool:
-    value = text.lower()
-    if value in ("", "true", "t", "1"):
-        return True
-    if value in ("false", "f", "0"):
-        return False
-    raise _BadField("bad_boolean")
+        return Rejection("bad_number", line_no, TAXA)
+    active = active.strip().lower()
+    if not math.isfinite(rank_level):
+        return Rejection("bad_number", line_no, TAXA)
+    if active not in ("", "true", "t", "1", "false", "f", "0"):
+        return Rejection("bad_boolean", line_no, TAXA)
+    return Taxon(taxon_id, ancestry[-1] if ancestry else None, ancestry, rank_level, rank.strip().lower(),
+                 name.strip(), active not in ("false", "f", "0"))
 
 
 # ---------------------------------------------------------------- photo files
@@ -314,7 +270,7 @@ def photo_path(photo_root: str, photo_id: int, size: str, extension: str) -> Opt
 def find_file(directory: str, stem: str, extension: str) -> Optional[str]:
     """`<directory>/<stem>.<extension>`, else a file named `<stem>.<jpg|jpeg|png>` in any case, else None.
 
-    One existence check when the file is where it should be; one listing of the folder otherwise.
+    One existence check when the file is where it should be; otherwise a look at the folder.
     """
     gfile = _gfile()
     expected = os.path.join(directory, f"{stem}.{extension}")

@@ -53,9 +53,6 @@ class Taxonomy:
     def __contains__(self, taxon_id: int) -> bool:
         return taxon_id in self.taxa
 
-    def parent(self, taxon_id: int) -> Optional[int]:
-        return self.taxa[taxon_id].parent_id
-
     def lineage(self, taxon_id: int) -> list[int]:
         """The taxon and its ancestors, nearest first."""
         chain = []
@@ -124,21 +121,26 @@ def _invalid_ancestries(by_id: Mapping[int, Taxon]) -> dict[int, str]:
 
 
 def _exclusions(taxa: Mapping[int, Taxon]) -> dict[int, str]:
-    """Inactive taxa and hybrids, and every taxon inside one of them."""
-    reasons: dict[int, Optional[str]] = {}
+    """Inactive taxa and hybrids, and every taxon inside one of them (named after the nearest)."""
+    nearest: dict[int, Optional[int]] = {}  # taxon id -> nearest excluded ancestor-or-self
     for start in taxa:
         path = []
         current: Optional[int] = start
-        while current is not None and current not in reasons:
+        while current is not None and current not in nearest:
             path.append(current)
             current = taxa[current].parent_id
-        inherited = reasons.get(current) if current is not None else None
+        found = nearest[current] if current is not None else None
         for taxon_id in reversed(path):
-            own = _own_exclusion(taxa[taxon_id])
-            reasons[taxon_id] = own or inherited
-            if own:
-                inherited = f"inside excluded {taxa[taxon_id].rank} {taxa[taxon_id].name}"
-    return {taxon_id: reason for taxon_id, reason in reasons.items() if reason}
+            if _own_exclusion(taxa[taxon_id]):
+                found = taxon_id
+            nearest[taxon_id] = found
+    reasons = {}
+    for taxon_id, excluded_id in nearest.items():
+        if excluded_id == taxon_id:
+            reasons[taxon_id] = _own_exclusion(taxa[taxon_id])
+        elif excluded_id is not None:
+            reasons[taxon_id] = f"inside excluded {taxa[excluded_id].rank} {taxa[excluded_id].name}"
+    return reasons
 
 
 def _own_exclusion(taxon: Taxon) -> Optional[str]:

@@ -1,0 +1,75 @@
+"""The exported geo prior: a SavedModel from coordinates to per-leaf scores, `thresholds.csv` beside it.
+
+Leaves without training presences are served a geo score of 1 (present everywhere): the model has only seen
+them as negatives, and without this their vision scores would be floored to `min_score` wherever a
+location is given.
+"""
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from components.geo_prior.encoding import geo_inputs
+from components.trainer.export import TAXONOMY_FILE
+
+THRESHOLDS_FILE = "thresholds.csv"
+NO_LOCATIONS_FILE = "NO_LOCATIONS"
+THRESHOLD_COLUMNS = ["leaf_class_id", "taxon_id", "threshold", "presences"]
+SERVING_SIGNATURE = [tf.TensorSpec([None], tf.float32, name="latitude"),
+                     tf.TensorSpec([None], tf.float32, name="longitude"),
+                     tf.TensorSpec([None], tf.int64, name="day_of_year")]
+
+
+def serving_module(network: keras.Model, has_presences: np.ndarray, use_date: bool) -> tf.Module:
+    """Latitude, longitude and day of year (0: unknown) in, per-leaf geo scores out.
+
+    The module tracks the network's variables, not the Keras model: saving a Keras model traces every
+    layer through autograph, which converts tf_keras itself (about a minute on a CPU).
+    """
+    module = tf.Module()
+    module.network_variables = list(network.variables)
+    module.has_presences = tf.Variable(tf.constant(has_presences, tf.bool), trainable=False, name="has_presences")
+
+    @tf.function(input_signature=SERVING_SIGNATURE, autograph=False)
+    def serve(latitude, longitude, day_of_year):
+        logits = network(geo_inputs(latitude, longitude, day_of_year, use_date), training=False)
+        return {"geo_scores": tf.where(module.has_presences[None, :], tf.sigmoid(logits), 1.0)}
+
+    module.serve = serve
+    return module
+
+
+def export_geo_prior(network: keras.Model, export_dir: str, taxonomy_path: str, taxon_ids: list[int],
+                     thresholds: np.ndarray, presences: np.ndarray, use_date: bool) -> None:
+    """Writes the SavedModel (`serving_default`), its assets/taxonomy.csv and thresholds.csv."""
+    module = serving_module(network, presences > 0, use_date)
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
+    tf.io.gfile.makedirs(os.path.join(export_dir, "assets"))
+    tf.io.gfile.copy(taxonomy_path, os.path.join(export_dir, TAXONOMY_FILE), overwrite=True)
+    write_thresholds(os.path.join(export_dir, THRESHOLDS_FILE), taxon_ids, thresholds, presences)
+
+
+def write_thresholds(path: str, taxon_ids: list[int], thresholds: np.ndarray, presences: np.ndarray) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(THRESHOLD_COLUMNS)
+        for leaf, taxon in enumerate(taxon_ids):
+            writer.writerow([leaf, taxon, f"{thresholds[leaf]:.9g}", int(presences[leaf])])
+
+
+def read_thresholds(path: str) -> np.ndarray:
+    """Thresholds [C] float32 in leaf_class_id order, for `scoring.expected_nearby`."""
+    with tf.io.gfile.GFile(path) as f:
+        rows = sorted(csv.DictReader(f), key=lambda row: int(row["leaf_class_id"]))
+    return np.array([float(row["threshold"]) for row in rows], np.float32)
+
+
+def write_no_locations_marker(export_dir: str, explanation: str) -> None:
+    """Marks a geo export without a model: the release is vision-only."""
+    tf.io.gfile.makedirs(export_dir)
+    with tf.io.gfile.GFile(os.path.join(export_dir, NO_LOCATIONS_FILE), "w") as f:
+        f.write(explanation + "\n")

@@ -1,0 +1,37 @@
+"""Finds the baseline: the newest complete release in the push destination.
+
+A container step (no TFX Resolver) so the same component runs locally, on
+open-source Kubeflow Pipelines and on Vertex. The baseline's vision model is
+copied into this component's Model artifact; with no release the artifact is
+empty and carries `found=0`.
+"""
+import json
+import os
+
+import tensorflow as tf
+from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types.standard_artifacts import Model
+
+from components.pusher import release_layout
+
+
+@component
+def PreviousRelease(destination: Parameter[str], releases_state: Parameter[str],  # noqa: N802
+                    baseline_model: OutputArtifact[Model]) -> None:
+    """`releases_state` fingerprints the destination's releases so a new release invalidates the cache."""
+    del releases_state
+    latest = release_layout.latest_release(destination)
+    if latest is None:
+        baseline_model.set_int_custom_property("found", 0)
+        return
+    version, path = latest
+    serving_dir = os.path.join(baseline_model.uri, "Format-Serving")
+    release_layout.copy_tree(os.path.join(path, release_layout.VISION_DIR), serving_dir)
+    card = release_layout.read_model_card(path)
+    baseline_model.set_int_custom_property("found", 1)
+    baseline_model.set_string_custom_property("release", str(version))
+    baseline_model.set_string_custom_property("release_path", path)
+    baseline_model.set_string_custom_property("model_fingerprint", card.get("model_fingerprint", ""))
+    baseline_model.set_string_custom_property("metrics", json.dumps(card.get("metrics", {})))
+    tf.io.gfile.makedirs(serving_dir)

@@ -1,0 +1,99 @@
+"""Pushes only blessed models, into the contract's release layout, never overwriting.
+
+The release is assembled inside a freshly reserved version folder and `RELEASE_COMPLETE`
+is written last: a push that fails or is killed leaves a folder without the marker,
+which every reader ignores, and the previous releases untouched.
+"""
+import datetime
+import json
+import os
+import shutil
+
+import tensorflow as tf
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types.standard_artifacts import Model, ModelBlessing
+from tfx.utils import path_utils
+
+from components.artifacts import ExportReport, GateReport, Release, Taxonomy
+from components.pusher import release_layout
+from pipeline.config import resolve_config
+
+
+def code_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("inatvision")
+    except Exception:  # noqa: BLE001 - not installed as a package
+        return "unknown"
+
+
+def model_card(config_json: str, export_report: dict, gate: dict, fingerprint: str, lineage: dict) -> dict:
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        "model_fingerprint": fingerprint,
+        "export": {key: export_report.get(key) for key in
+                   ("export_dir", "examples_per_split", "num_classes", "licenses", "leaves_by_rank", "rejected")},
+        "metrics": {k: (gate.get("overall") or [{}])[0].get(f"candidate_{k}") for k in ("top1", "top5", "top10")},
+        "gate": {"blessed": gate.get("blessed"), "summary": gate.get("summary")},
+        "configuration": json.loads(config_json),
+        "lineage": lineage,
+    }
+
+
+def write_release(release_dir: str, model_dir: str, taxonomy_dir: str, report_dir: str, card: dict,
+                  geo_dir: str | None = None) -> None:
+    """Fills a reserved version folder; the marker goes last."""
+    release_layout.copy_tree(model_dir, os.path.join(release_dir, release_layout.VISION_DIR))
+    release_layout.copy_tree(model_dir, os.path.join(release_dir, release_layout.SERVING_DIR))
+    if geo_dir:
+        release_layout.copy_tree(geo_dir, os.path.join(release_dir, release_layout.GEO_DIR))
+    tf.io.gfile.copy(os.path.join(taxonomy_dir, "taxonomy.csv"), os.path.join(release_dir, "taxonomy.csv"))
+    for name in ("gate_report.html", "gate_report.json"):
+        source = os.path.join(report_dir, name)
+        if tf.io.gfile.exists(source):
+            tf.io.gfile.copy(source, os.path.join(release_dir, name))
+    with tf.io.gfile.GFile(os.path.join(release_dir, release_layout.MODEL_CARD), "w") as f:
+        json.dump(card, f, indent=2)
+    with tf.io.gfile.GFile(os.path.join(release_dir, release_layout.MARKER), "w") as f:
+        f.write(card["created"] + "\n")
+
+
+def _read_json(path: str) -> dict:
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+@component
+def ReleasePusher(model: InputArtifact[Model], blessing: InputArtifact[ModelBlessing],  # noqa: N802
+                  gate_report: InputArtifact[GateReport], taxonomy: InputArtifact[Taxonomy],
+                  export_report: InputArtifact[ExportReport], destination: Parameter[str],
+                  config_json: Parameter[str], config_overrides: Parameter[str],
+                  release: OutputArtifact[Release]) -> None:
+    """Outcome in `release`'s custom properties: pushed (with version and path), not_blessed or no_change."""
+    if blessing.get_int_custom_property("identical_to_baseline") == 1:
+        release.set_string_custom_property("outcome", "no_change")
+        return
+    if blessing.get_int_custom_property("blessed") != 1:
+        release.set_string_custom_property("outcome", "not_blessed")
+        return
+    config = resolve_config(config_json, config_overrides)
+    model_dir = path_utils.serving_model_path(model.uri)
+    gate = _read_json(os.path.join(gate_report.uri, "gate_report.json"))
+    card = model_card(config.to_json(), _read_json(os.path.join(export_report.uri, "export_report.json")), gate,
+                      release_layout.model_fingerprint(model_dir),
+                      {"model_artifact_id": model.id, "blessing_artifact_id": blessing.id,
+                       "taxonomy_artifact_id": taxonomy.id, "export_report_artifact_id": export_report.id})
+    version, release_dir = release_layout.reserve_next_version(destination)
+    try:
+        write_release(release_dir, model_dir, taxonomy.uri, gate_report.uri, card)
+    except Exception:
+        if not release_dir.startswith(("gs://", "s3://")):
+            shutil.rmtree(release_dir, ignore_errors=True)  # a half-written folder has no marker anyway
+        raise
+    release.set_string_custom_property("outcome", "pushed")
+    release.set_int_custom_property("version", version)
+    release.set_string_custom_property("path", release_dir)

@@ -1,0 +1,96 @@
+"""The release layout of the contract: `releases/<version>/...`, `RELEASE_COMPLETE` written last.
+
+Pure file-system rules, shared by the Pusher, the baseline finder, `releases` and `gc`.
+A folder without the marker is not a release; versions only grow; nothing is overwritten.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import tensorflow as tf
+
+MARKER = "RELEASE_COMPLETE"
+MODEL_CARD = "model_card.json"
+VISION_DIR = "vision"
+SERVING_DIR = "serving"
+GEO_DIR = "geo"
+
+
+def _versions(destination: str) -> list[int]:
+    if not tf.io.gfile.isdir(destination):
+        return []
+    names = [name.rstrip("/") for name in tf.io.gfile.listdir(destination)]
+    return sorted(int(name) for name in names if name.isdigit())
+
+
+def complete_releases(destination: str) -> list[tuple[int, str]]:
+    """(version, path) of every release whose marker exists, oldest first."""
+    found = []
+    for version in _versions(destination):
+        path = os.path.join(destination, str(version))
+        if tf.io.gfile.exists(os.path.join(path, MARKER)):
+            found.append((version, path))
+    return found
+
+
+def latest_release(destination: str) -> tuple[int, str] | None:
+    releases = complete_releases(destination)
+    return releases[-1] if releases else None
+
+
+def releases_state(destination: str) -> str:
+    """A short fingerprint of the complete releases, to key caches on."""
+    return hashlib.sha256(json.dumps(complete_releases(destination)).encode()).hexdigest()[:16]
+
+
+def reserve_next_version(destination: str) -> tuple[int, str]:
+    """Creates the next version's folder; mkdir is atomic locally, so two pushes never share a version."""
+    tf.io.gfile.makedirs(destination)
+    version = (max(_versions(destination), default=0)) + 1
+    while True:
+        path = os.path.join(destination, str(version))
+        try:
+            if destination.startswith(("gs://", "s3://")):
+                if tf.io.gfile.exists(path):
+                    raise FileExistsError(path)
+                tf.io.gfile.makedirs(path)
+            else:
+                os.mkdir(path)
+            return version, path
+        except FileExistsError:
+            version += 1
+
+
+def read_model_card(release_path: str) -> dict:
+    path = os.path.join(release_path, MODEL_CARD)
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def copy_tree(source: str, target: str) -> None:
+    """Recursive copy through tf.io.gfile (local folders, gs://)."""
+    for directory, _, files in tf.io.gfile.walk(source):
+        relative = os.path.relpath(directory, source)
+        destination = os.path.normpath(os.path.join(target, relative))
+        tf.io.gfile.makedirs(destination)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(directory, name), os.path.join(destination, name), overwrite=True)
+
+
+def model_fingerprint(model_dir: str) -> str:
+    """sha256 over the SavedModel's graph and variables: equal models have equal fingerprints."""
+    digest = hashlib.sha256()
+    for directory, _, files in sorted(tf.io.gfile.walk(model_dir)):
+        if os.path.relpath(directory, model_dir).startswith("keras"):
+            continue
+        for name in sorted(files):
+            if name == "fingerprint.pb":
+                continue
+            with tf.io.gfile.GFile(os.path.join(directory, name), "rb") as f:
+                digest.update(name.encode())
+                digest.update(f.read())
+    return digest.hexdigest()

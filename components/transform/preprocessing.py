@@ -1,0 +1,34 @@
+"""tf.Transform's `preprocessing_fn`: what belongs to the data, the same graph everywhere.
+
+Label and taxon ids pass through; location and date become the encodings the geo prior
+reads (components/geo_prior/encoding.py). Images are not touched here: decoding and
+augmentation belong to the Trainer's input pipeline, and the exported model carries the
+evaluation crop itself, so nothing materializes decoded pixels.
+"""
+import tensorflow as tf
+
+from components import features
+from components.geo_prior.encoding import encode_date, encode_location
+
+
+def _dense(values, default):
+    """A [batch] tensor from an optional (sparse) feature, `default` where absent."""
+    if isinstance(values, tf.SparseTensor):
+        values = tf.sparse.to_dense(tf.sparse.reset_shape(values, [values.dense_shape[0], 1]),
+                                    default_value=default)
+    return tf.reshape(values, [-1])
+
+
+def preprocessing_fn(inputs):
+    latitude = _dense(inputs[features.LATITUDE], float("nan"))
+    longitude = _dense(inputs[features.LONGITUDE], float("nan"))
+    day_of_year = _dense(inputs[features.DAY_OF_YEAR], tf.constant(0, tf.int64))
+    has_location = tf.math.is_finite(latitude) & tf.math.is_finite(longitude)
+    safe = lambda value: tf.where(has_location, value, tf.zeros_like(value))  # noqa: E731
+    return {
+        features.LABEL: tf.reshape(inputs[features.LABEL], [-1]),
+        features.LEAF_TAXON_ID: tf.reshape(inputs[features.LEAF_TAXON_ID], [-1]),
+        features.LOCATION_ENCODING: encode_location(safe(latitude), safe(longitude)),
+        features.HAS_LOCATION: tf.cast(has_location, tf.float32),
+        features.DATE_ENCODING: encode_date(day_of_year),
+    }

@@ -1,0 +1,106 @@
+"""The `inatvision` command line (docs: contract.md, Commands)."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow loads, here and in Beam workers
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+import sys  # noqa: E402
+
+import click  # noqa: E402
+
+DEFAULT_ROOT = "./inatvision-root"
+profile_option = click.option("--profile", default="demo", show_default=True, help="demo or production")
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="override a configuration key, e.g. --set trainer.epochs=3 (repeatable)")
+
+
+@click.group()
+def main():
+    """Train and release an iNaturalist-style species classifier with TFX."""
+
+
+@main.command("sample-export")
+@click.argument("out")
+@click.option("--species", default=24, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--scale", default=1.0, show_default=True, help="a later snapshot with SCALE times the observations")
+@click.option("--tables-only", is_flag=True, help="write the tables, no photos")
+def sample_export(out, species, seed, scale, tables_only):
+    """Write a generated export in the iNaturalist Open Data layout."""
+    from pipeline.sample_export import write_sample_export
+    counts = write_sample_export(out, species=species, seed=seed, scale=scale, tables_only=tables_only)
+    click.echo(f"wrote {out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@main.command("run")
+@click.option("--export", "export_dir", required=True, help="export folder (Open Data layout)")
+@click.option("--root", default=DEFAULT_ROOT, show_default=True)
+@click.option("--photo-root", default="", help="photos/ root if not inside the export (local, gs://)")
+@profile_option
+@set_option
+def run_command(export_dir, root, photo_root, profile, overrides):
+    """Run the whole pipeline locally; writes runs/<id>/summary.json."""
+    from pipeline.run import run
+    summary, code = run(export_dir, root, profile, overrides, photo_root)
+    click.echo(format_summary(summary))
+    sys.exit(code)
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"status: {summary['status']}"]
+    if summary.get("error"):
+        lines.append(f"error: {summary['error']}")
+    for key in ("examples_per_split", "num_classes", "candidate", "baseline", "blessed", "pushed_to"):
+        if summary.get(key) is not None:
+            lines.append(f"{key}: {json.dumps(summary[key])}")
+    if summary.get("anomalies"):
+        lines.append(f"anomalies: {len(summary['anomalies'])}")
+    lines.append(f"summary: runs/{summary['run_id']}/summary.json")
+    return "\n".join(lines)
+
+
+@main.command("export-preview")
+@click.option("--export", "export_dir", required=True)
+@click.option("--out", required=True)
+@profile_option
+@set_option
+def export_preview(export_dir, out, profile, overrides):
+    """taxonomy.csv and taxa_report.csv without reading a photo."""
+    from components.export_examples.preview import run_preview
+    from components.export_examples.tables import InputError
+    from pipeline.config import ConfigError, build_config
+    try:
+        summary = run_preview(export_dir, out, build_config(profile, overrides).export)
+    except (InputError, ConfigError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps({k: v for k, v in summary.items() if k != "rejected_examples"}, indent=2))
+
+
+@main.command("convert-export")
+@click.argument("csv_path")
+@click.option("--photos", "photos_dir", default=None)
+@click.option("--out", required=True)
+def convert_export(csv_path, photos_dir, out):
+    """iNaturalist export-tool CSV to the Open Data layout."""
+    from components.export_examples.convert import convert_export_tool_csv
+    click.echo(json.dumps(convert_export_tool_csv(csv_path, photos_dir, out), indent=2))
+
+
+@main.command("releases")
+@click.option("--root", default=DEFAULT_ROOT, show_default=True)
+@click.option("--destination", default=None, help="push destination (default <root>/releases)")
+def releases(root, destination):
+    """List complete releases with their metrics."""
+    from components.pusher import release_layout
+    destination = destination or os.path.join(root, "releases")
+    for version, path in release_layout.complete_releases(destination):
+        card = release_layout.read_model_card(path)
+        metrics = card.get("metrics") or {}
+        click.echo(f"{version}\t{card.get('created', '')}\ttop1={metrics.get('top1')}\ttop5={metrics.get('top5')}\t{path}")
+
+
+if __name__ == "__main__":
+    main()

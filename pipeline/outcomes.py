@@ -1,0 +1,136 @@
+"""What a run produced, read back from ML Metadata and the artifacts, for summary.json."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import tensorflow as tf
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+ARTIFACT_TYPES = {
+    "release": "inatvision.Release", "gate_report": "inatvision.GateReport",
+    "export_report": "inatvision.ExportReport", "taxonomy": "inatvision.Taxonomy",
+    "validation_report": "inatvision.ValidationReport",
+}
+
+
+def empty_summary(run_id: str, export_dir: str) -> dict:
+    return {"status": "failed", "run_id": run_id, "export": export_dir, "config": None,
+            "examples_per_split": None, "num_classes": None, "rejected": None, "anomalies": [],
+            "candidate": None, "baseline": None, "blessed": False, "pushed_to": None, "reports": {}}
+
+
+def _store(metadata_path: str):
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def latest_run_artifacts(metadata_path: str) -> dict[str, object]:
+    """The newest pipeline run's artifacts by our type names (cached ones included)."""
+    if not os.path.exists(metadata_path):
+        return {}
+    store = _store(metadata_path)
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        return {}
+    run = max(runs, key=lambda context: context.create_time_since_epoch)
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+    found = {}
+    for artifact in sorted(store.get_artifacts_by_context(run.id), key=lambda a: a.id):
+        for key, type_name in ARTIFACT_TYPES.items():
+            if type_names.get(artifact.type_id) == type_name:
+                found[key] = artifact
+    return found
+
+
+def _custom(artifact, name: str):
+    value = artifact.custom_properties.get(name)
+    if value is None:
+        return None
+    return value.string_value or value.int_value if value.WhichOneof("value") != "proto_value" else None
+
+
+def _read_json(path: str):
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def _metrics(slice_comparison: dict, prefix: str) -> dict:
+    return {k: slice_comparison.get(f"{prefix}_{k}") for k in ("top1", "top5", "top10")}
+
+
+def fill_from_metadata(summary: dict, metadata_path: str, run_dir: str, failed: bool = False) -> None:
+    """Adds examples, classes, anomalies, metrics and the outcome; copies reports into the run folder."""
+    from pipeline.run import copy_reports
+
+    artifacts = latest_run_artifacts(metadata_path)
+    reports = {}
+    if "export_report" in artifacts:
+        export_report = _read_json(os.path.join(artifacts["export_report"].uri, "export_report.json")) or {}
+        summary.update(examples_per_split=export_report.get("examples_per_split"),
+                       num_classes=export_report.get("num_classes"), rejected=export_report.get("rejected"))
+        reports["export_report"] = os.path.join(artifacts["export_report"].uri, "export_report.json")
+    if "taxonomy" in artifacts:
+        reports["taxonomy"] = os.path.join(artifacts["taxonomy"].uri, "taxonomy.csv")
+        reports["taxa_report"] = os.path.join(artifacts["taxonomy"].uri, "taxa_report.csv")
+    validation_uri = artifacts["validation_report"].uri if "validation_report" in artifacts else (
+        _newest_pending(os.path.join(os.path.dirname(metadata_path), "artifacts", "ValidationGate", "report")))
+    if validation_uri:
+        validation = _read_json(os.path.join(validation_uri, "validation_report.json")) or {}
+        summary["anomalies"] = validation.get("anomalies", [])
+        summary["anomaly_warnings"] = validation.get("warnings", [])
+        reports["validation_report"] = os.path.join(validation_uri, "validation_report.json")
+    if "gate_report" in artifacts:
+        gate_uri = artifacts["gate_report"].uri
+        gate = _read_json(os.path.join(gate_uri, "gate_report.json")) or {}
+        overall = (gate.get("overall") or [{}])[0]
+        summary["candidate"] = _metrics(overall, "candidate") if overall else None
+        summary["gate"] = {"blessed": gate.get("blessed"), "summary": gate.get("summary"),
+                           "failed_thresholds": [t["name"] for t in gate.get("thresholds", []) if not t["passed"]]}
+        if gate.get("baseline_release"):
+            shared = next((row for row in gate.get("overall", []) if row.get("n_shared")), {})
+            summary["baseline"] = {"release": gate["baseline_release"],
+                                   "top1": shared.get("shared_baseline_top1"), "top5": shared.get("shared_baseline_top5"),
+                                   "candidate_top1_on_shared": shared.get("shared_candidate_top1")}
+        summary["blessed"] = bool(gate.get("blessed"))
+        for name in ("gate_report.html", "gate_report.json"):
+            reports[name.replace(".", "_")] = os.path.join(gate_uri, name)
+    if "release" in artifacts and not failed:
+        release = artifacts["release"]
+        summary["status"] = _custom(release, "outcome") or "failed"
+        summary["pushed_to"] = _custom(release, "path")
+        if summary["status"] == "no_change":
+            summary["blessed"] = False
+    summary["reports"] = copy_reports(reports, run_dir)
+
+
+def _newest_pending(folder: str):
+    candidates = glob.glob(os.path.join(folder, "*", "validation_report.json"))
+    return os.path.dirname(max(candidates, key=os.path.getmtime)) if candidates else None
+
+
+def classify_failure(error: BaseException) -> dict:
+    """Maps an exception raised inside the pipeline to a contract status and a one-line message."""
+    chain, current = [], error
+    while current is not None:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    names = {type(e).__name__ for e in chain}
+    message = str(chain[-1]) if chain else str(error)
+    if "ValidationFailed" in names or "ValidationFailed" in str(error):
+        return {"status": "validation_failed", "error": _first_line(error, "ValidationFailed")}
+    if "InputError" in names:
+        return {"status": "input_error", "error": message.splitlines()[0]}
+    return {"status": "failed", "error": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
+
+
+def _first_line(error: BaseException, marker: str) -> str:
+    text = str(error)
+    index = text.find(marker)
+    return (text[index:] if index >= 0 else text).splitlines()[0]

@@ -1,0 +1,77 @@
+"""`create_pipeline`: the component graph and nothing else (runners pick paths and orchestrators)."""
+from __future__ import annotations
+
+import os
+
+from tfx import v1 as tfx
+
+from components.data_validation.curated_schema import CURATED_SCHEMA, CuratedSchema
+from components.data_validation.gate import ValidationGate
+from components.evaluator.component import TaxonEvaluator
+from components.evaluator.eval_config import build_eval_config
+from components.export_examples.component import ExportExamples
+from components.previous_release.component import PreviousRelease
+from components.pusher.component import ReleasePusher
+from components.release_gate.component import ReleaseGate
+from components.trainer.component import TaxonTrainer
+from pipeline.config import Config
+
+TRANSFORM_MODULE = "components.transform.preprocessing.preprocessing_fn"
+VISION_RUN_FN = "components.trainer.run.run_fn"
+
+
+def create_pipeline(config: Config, export_dir, pipeline_root, push_destination, metadata_connection_config=None,
+                    export_fingerprint: str = "", releases_state: str = "", config_overrides="",
+                    photo_root="", enable_cache: bool = True) -> tfx.dsl.Pipeline:
+    """export -> statistics -> curated schema -> validation gate -> Transform -> Trainer -> Evaluator -> gate -> push.
+
+    `export_dir`, `pipeline_root` and `config_overrides` may be Kubeflow runtime parameters.
+    """
+    config_json = config.to_json()
+    export = ExportExamples(export_dir=export_dir, config_json=config_json, photo_root=photo_root,
+                            config_overrides=config_overrides, export_fingerprint=export_fingerprint)
+    statistics = tfx.components.StatisticsGen(examples=export.outputs["examples"])
+    schema = CuratedSchema(taxonomy=export.outputs["taxonomy"], curated_schema_path=CURATED_SCHEMA)
+    inferred_schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"]).with_id("InferredSchemaGen")
+    validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
+                                                schema=schema.outputs["schema"])
+    validation_gate = ValidationGate(anomalies=validator.outputs["anomalies"], config_json=config_json,
+                                     config_overrides=config_overrides)
+    transform = tfx.components.Transform(
+        examples=export.outputs["examples"], schema=schema.outputs["schema"],
+        preprocessing_fn=TRANSFORM_MODULE, materialize=False)
+    transform.add_upstream_node(validation_gate)
+    previous = PreviousRelease(destination=push_destination, releases_state=releases_state)
+    trainer = TaxonTrainer(
+        examples=export.outputs["examples"], taxonomy=export.outputs["taxonomy"],
+        schema=schema.outputs["schema"], transform_graph=transform.outputs["transform_graph"],
+        base_model=previous.outputs["baseline_model"], run_fn=VISION_RUN_FN, config_json=config_json,
+        config_overrides=config_overrides).with_id("Trainer")
+    evaluator = TaxonEvaluator(
+        examples=export.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=previous.outputs["baseline_model"],
+        eval_config=build_eval_config(config.gate, with_baseline=True),
+        example_splits=["test"]).with_id("Evaluator")
+    gate = ReleaseGate(
+        evaluation=evaluator.outputs["evaluation"], evaluator_blessing=evaluator.outputs["blessing"],
+        model=trainer.outputs["model"], baseline_model=previous.outputs["baseline_model"],
+        taxonomy=export.outputs["taxonomy"], config_json=config_json, config_overrides=config_overrides)
+    pusher = ReleasePusher(
+        model=trainer.outputs["model"], blessing=gate.outputs["blessing"], gate_report=gate.outputs["report"],
+        taxonomy=export.outputs["taxonomy"], export_report=export.outputs["report"],
+        destination=push_destination, config_json=config_json, config_overrides=config_overrides)
+    components = [export, statistics, schema, inferred_schema, validator, validation_gate, transform, previous,
+                  trainer, evaluator, gate, pusher]
+    data_steps = [export, statistics, transform, evaluator]
+    for component in data_steps:
+        component.with_beam_pipeline_args(config.beam.pipeline_args())
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name, pipeline_root=pipeline_root, components=components,
+        enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=config.beam.pipeline_args())
+
+
+def local_paths(root: str) -> dict[str, str]:
+    """The contract's folders under one `--root`."""
+    return {"metadata": os.path.join(root, "metadata.sqlite"), "artifacts": os.path.join(root, "artifacts"),
+            "runs": os.path.join(root, "runs"), "releases": os.path.join(root, "releases")}

@@ -1,0 +1,135 @@
+"""`inatvision run`: one local pipeline run with a summary.json on every outcome and contract exit codes."""
+from __future__ import annotations
+
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import traceback
+
+import tensorflow as tf
+
+from components.export_examples.tables import InputError
+from components.pusher import release_layout
+from pipeline import outcomes
+from pipeline.config import ConfigError, as_dict, build_config
+from pipeline.pipeline import create_pipeline, local_paths
+
+EXIT_CODES = {"pushed": 0, "no_change": 0, "not_blessed": 3, "validation_failed": 4, "input_error": 2, "failed": 1}
+LOCK_FILE = ".run.lock"
+
+
+class RunInProgress(RuntimeError):
+    """Another `inatvision run` holds this root."""
+
+
+def export_fingerprint(export_dir: str) -> str:
+    """Sizes and modification times of the tables and photos: a changed export misses the cache."""
+    digest = hashlib.sha256()
+    for directory, folders, files in os.walk(export_dir):
+        folders.sort()
+        for name in sorted(files):
+            stat = os.stat(os.path.join(directory, name))
+            digest.update(f"{os.path.relpath(os.path.join(directory, name), export_dir)}:{stat.st_size}:"
+                          f"{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _new_run_dir(runs: str) -> tuple[str, str]:
+    run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    run_dir = os.path.join(runs, run_id)
+    os.makedirs(run_dir)
+    latest = os.path.join(runs, "latest")
+    if os.path.islink(latest) or os.path.exists(latest):
+        os.remove(latest)
+    os.symlink(run_id, latest)
+    return run_id, run_dir
+
+
+class RootLock:
+    """One run per root at a time: a second run refuses at once, naming the run in progress."""
+
+    def __init__(self, root: str, run_id: str):
+        self.path = os.path.join(root, LOCK_FILE)
+        self.run_id = run_id
+
+    def __enter__(self):
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "unknown"
+            self.file.close()
+            raise RunInProgress(f"another run is in progress on this root ({holder}); wait for it or use "
+                                f"another --root") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"run {self.run_id}, pid {os.getpid()}")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc):
+        self.file.truncate(0)
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_root: str = "") -> tuple[dict, int]:
+    """Runs the pipeline; returns (summary, exit status). summary.json is written whatever happens."""
+    root = os.path.abspath(root)
+    paths = local_paths(root)
+    os.makedirs(paths["runs"], exist_ok=True)
+    run_id, run_dir = _new_run_dir(paths["runs"])
+    summary = outcomes.empty_summary(run_id, export_dir)
+    try:
+        config = build_config(profile, overrides)
+        summary["config"] = as_dict(config)
+        if not os.path.isdir(export_dir):
+            raise InputError(f"{export_dir}: export folder not found (expected observations.csv, photos.csv, "
+                             f"taxa.csv and photos/)")
+        from components.export_examples.component import check_tables
+        check_tables(export_dir)
+        destination = config.push.destination or paths["releases"]
+        with RootLock(root, run_id):
+            _run_locally(config, export_dir, paths, destination, list(overrides), photo_root)
+            outcomes.fill_from_metadata(summary, paths["metadata"], run_dir)
+    except (ConfigError, InputError) as error:
+        summary.update(status="input_error", error=str(error))
+    except RunInProgress as error:
+        summary.update(status="failed", error=str(error))
+    except Exception as error:  # noqa: BLE001 - every outcome gets a summary and a status
+        summary.update(outcomes.classify_failure(error))
+        with open(os.path.join(run_dir, "error.log"), "w") as f:
+            f.write(traceback.format_exc())
+        if summary["status"] != "input_error":
+            outcomes.fill_from_metadata(summary, paths["metadata"], run_dir, failed=True)
+    summary["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2, default=str)
+    return summary, EXIT_CODES[summary["status"]]
+
+
+def _run_locally(config, export_dir, paths, destination, overrides, photo_root) -> None:
+    from tfx import v1 as tfx
+
+    pipeline = create_pipeline(
+        config, export_dir=os.path.abspath(export_dir), pipeline_root=paths["artifacts"],
+        push_destination=destination,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(paths["metadata"]),
+        export_fingerprint=export_fingerprint(export_dir), releases_state=release_layout.releases_state(destination),
+        photo_root=photo_root)
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+
+
+def copy_reports(sources: dict[str, str], run_dir: str) -> dict[str, str]:
+    """Copies each existing report file into the run folder; returns name -> path."""
+    copied = {}
+    for name, source in sources.items():
+        if source and tf.io.gfile.exists(source):
+            target = os.path.join(run_dir, os.path.basename(source))
+            shutil.copyfile(source, target) if not source.startswith("gs://") else tf.io.gfile.copy(source, target)
+            copied[name] = target
+    return copied
