@@ -1,12 +1,14 @@
 """Artifact types of this pipeline beyond TFX's standard ones."""
-from tfx.types.artifact import Artifact, Property, PropertyType
+from tfx.types.artifact import Artifact
 
 
 class Taxonomy(Artifact):
-    """`taxonomy.csv` (contract layout) and `taxa_report.csv` of one export."""
+    """`taxonomy.csv` (contract layout) and `taxa_report.csv` of one export; custom property `num_classes`.
+
+    No declared PROPERTIES: the Kubeflow V2 compiler rejects declared properties on custom artifact types.
+    """
 
     TYPE_NAME = "inatvision.Taxonomy"
-    PROPERTIES = {"num_classes": Property(type=PropertyType.INT)}
 
 
 class ExportReport(Artifact):

@@ -89,6 +89,18 @@ def convert_export(csv_path, photos_dir, out):
     click.echo(json.dumps(convert_export_tool_csv(csv_path, photos_dir, out), indent=2))
 
 
+@main.command("report")
+@click.argument("run_dir")
+def report(run_dir):
+    """Rebuild a finished run's gate report (HTML) from its JSON."""
+    from components.release_gate.report import load_gate_result_json, write_gate_report
+    path = os.path.join(run_dir, "gate_report.json")
+    if not os.path.exists(path):
+        raise click.ClickException(f"{path}: not found; the run stopped before the release gate")
+    html_path, json_path = write_gate_report(load_gate_result_json(path), run_dir)
+    click.echo(f"wrote {html_path} and {json_path}")
+
+
 @main.command("releases")
 @click.option("--root", default=DEFAULT_ROOT, show_default=True)
 @click.option("--destination", default=None, help="push destination (default <root>/releases)")

@@ -77,6 +77,8 @@ class TrainerConfig(_Section):
     color_jitter_fraction: float = 0.3
     shuffle_buffer: int = 10000
     warm_start: bool = False
+    batchnorm_momentum: Optional[float] = None  # None: Keras' 0.99; short runs need less to settle eval statistics
+    precise_batchnorm_batches: int = 0  # after training, re-estimate BatchNorm statistics on this many train batches
     top_k: int = 10  # taxa returned by the serving signature
 
     def effective_learning_rate(self) -> float:
@@ -169,7 +171,7 @@ def demo() -> Config:
         min_research_grade=10,
         eval_fraction=0.15,
         test_fraction=0.15,
-        max_train_photos_per_leaf=120,
+        max_train_photos_per_leaf=40,
         max_eval_photos_per_leaf=30,
         max_test_photos_per_leaf=30,
         min_eval_photos_warning=3,
@@ -180,10 +182,12 @@ def demo() -> Config:
         global_batch_size=32,
         learning_rate=0.01,
         lr_decay_epochs=2,
-        epochs=6,
+        epochs=4,
+        batchnorm_momentum=0.9,
+        precise_batchnorm_batches=8,
         precision="float32",
         shuffle_buffer=2000,
-        top_k=5,
+        top_k=10,
     )
     config.gate = GateConfig(max_top1_drop=0.05, max_top5_drop=0.05, common_taxa_min_train_photos=20,
                              bootstrap_resamples=500)

@@ -22,16 +22,18 @@ VISION_RUN_FN = "components.trainer.run.run_fn"
 
 def create_pipeline(config: Config, export_dir, pipeline_root, push_destination, metadata_connection_config=None,
                     export_fingerprint: str = "", releases_state: str = "", config_overrides="",
-                    photo_root="", enable_cache: bool = True) -> tfx.dsl.Pipeline:
+                    photo_root="", enable_cache: bool = True,
+                    curated_schema_path: str = CURATED_SCHEMA) -> tfx.dsl.Pipeline:
     """export -> statistics -> curated schema -> validation gate -> Transform -> Trainer -> Evaluator -> gate -> push.
 
-    `export_dir`, `pipeline_root` and `config_overrides` may be Kubeflow runtime parameters.
+    `export_dir`, `push_destination`, `photo_root` and `config_overrides` may be Kubeflow runtime parameters.
+    `curated_schema_path=""` means the schema file shipped with the installed code (images compiled elsewhere).
     """
     config_json = config.to_json()
     export = ExportExamples(export_dir=export_dir, config_json=config_json, photo_root=photo_root,
                             config_overrides=config_overrides, export_fingerprint=export_fingerprint)
     statistics = tfx.components.StatisticsGen(examples=export.outputs["examples"])
-    schema = CuratedSchema(taxonomy=export.outputs["taxonomy"], curated_schema_path=CURATED_SCHEMA)
+    schema = CuratedSchema(taxonomy=export.outputs["taxonomy"], curated_schema_path=curated_schema_path)
     inferred_schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"]).with_id("InferredSchemaGen")
     validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
                                                 schema=schema.outputs["schema"])

@@ -72,3 +72,17 @@ def write_examples_artifact(root: str, leaf_taxon_ids: list[int], per_class: dic
                 photo_id += 1
         files[split] = write_split(os.path.join(root, f"Split-{split}"), rows)
     return files
+
+
+def examples_of_taxa(photos_per_taxon: dict[int, int], leaf_taxon_ids: list[int], first_photo_id: int = 1,
+                     photo_size=(16, 16)) -> list[tf.train.Example]:
+    """`photos_per_taxon[t]` small photos of each taxon, labelled by its position among `leaf_taxon_ids`."""
+    rows = []
+    photo_id = first_photo_id
+    for taxon, count in sorted(photos_per_taxon.items()):
+        label = sorted(leaf_taxon_ids).index(taxon) if taxon in leaf_taxon_ids else len(leaf_taxon_ids)
+        for _ in range(count):
+            rows.append(example(label, taxon, jpeg(COLOURS[label % len(COLOURS)], photo_id, photo_size), photo_id,
+                                lat=10.0 * label, lng=-20.0 * label))
+            photo_id += 1
+    return rows

@@ -8,7 +8,7 @@ from tfx.types.standard_artifacts import Schema
 
 from components import features
 from components.artifacts import Taxonomy
-from components.taxonomy_file import leaf_taxa
+from components.data_validation.taxonomy_checks import read_table
 
 CURATED_SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                               "schemas", "examples.pbtxt")
@@ -23,10 +23,16 @@ def schema_for_taxonomy(curated_path: str, num_classes: int):
     return schema
 
 
+def count_leaf_rows(taxonomy_csv: str) -> int:
+    """Rows with a `leaf_class_id`; whether the ids are sound is the ValidationGate's to say."""
+    _, rows = read_table(taxonomy_csv)
+    return sum(1 for row in rows if row.get("leaf_class_id"))
+
+
 @component
 def CuratedSchema(taxonomy: InputArtifact[Taxonomy], curated_schema_path: Parameter[str],  # noqa: N802
                   schema: OutputArtifact[Schema]) -> None:
     """Writes `schema.pbtxt`; the number of classes comes from taxonomy.csv, never from the labels seen."""
-    taxon_ids, _ = leaf_taxa(os.path.join(taxonomy.uri, "taxonomy.csv"))
-    tfdv.write_schema_text(schema_for_taxonomy(curated_schema_path or CURATED_SCHEMA, len(taxon_ids)),
+    num_classes = count_leaf_rows(os.path.join(taxonomy.uri, "taxonomy.csv"))
+    tfdv.write_schema_text(schema_for_taxonomy(curated_schema_path or CURATED_SCHEMA, num_classes),
                            os.path.join(schema.uri, "schema.pbtxt"))

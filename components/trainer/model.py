@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -62,6 +61,10 @@ def build_classifier(num_classes: int, config: TrainerConfig) -> keras.Model:
     x = RandomColorJitter(config.color_jitter_fraction, name="color_jitter")(x)
     backbone = keras.applications.Xception(
         include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
+    if config.batchnorm_momentum is not None:
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = config.batchnorm_momentum
     x = backbone(x)
     logits = keras.layers.Dense(num_classes, name="classifier")(x)
     probabilities = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
@@ -144,6 +147,25 @@ def warm_start_from(model: keras.Model, baseline: keras.Model, taxon_ids: list[i
     return {"classifier_rows_copied": copied, "classifier_rows_new": len(taxon_ids) - copied}
 
 
+def precise_batchnorm(model: keras.Model, images: tf.data.Dataset, batches: int) -> int:
+    """Replaces BatchNorm moving statistics by their exact average over `batches` batches of images.
+
+    "Precise BatchNorm" (Wu and Johnson, 2021): short runs end with moving averages that still
+    remember their initial values. Returns the number of batches used.
+    """
+    backbone = _backbone(model)
+    norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in norms]
+    used = 0
+    for used, batch in enumerate(images.take(batches), start=1):
+        for layer in norms:
+            layer.momentum = 1.0 - 1.0 / used  # a running mean: the first batch replaces, later ones average in
+        backbone(tf.cast(batch, tf.float32) / 255.0, training=True)
+    for layer, momentum in zip(norms, saved):
+        layer.momentum = momentum
+    return used
+
+
 def _backbone(model: keras.Model) -> keras.Model:
     return next(layer for layer in model.layers if layer.name.startswith("xception"))
 
@@ -151,6 +173,3 @@ def _backbone(model: keras.Model) -> keras.Model:
 def steps_for(examples: int, global_batch_size: int) -> int:
     return max(1, math.ceil(examples / global_batch_size))
 
-
-def top_k_indices(probabilities: np.ndarray, k: int) -> np.ndarray:
-    return np.argsort(-probabilities, axis=-1)[..., :k]

@@ -89,6 +89,12 @@ def _train(fn_args, config: Config, taxon_ids: list[int], state_dir: str, tensor
                         validation_data=evaluation, callbacks=callbacks, verbose=2)
     if tf.io.gfile.exists(best_weights + ".index"):
         model.load_weights(best_weights)
+    if trainer_config.precise_batchnorm_batches:
+        calibration = input_pipeline.vision_dataset(
+            fn_args.train_files, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
+            training=False, repeat=True).map(lambda images, labels: images)
+        summary["precise_batchnorm_batches"] = classifier.precise_batchnorm(
+            model, calibration, trainer_config.precise_batchnorm_batches)
     summary.update(history={k: [float(v) for v in vals] for k, vals in history.history.items()},
                    epochs_run=epoch_log.epochs_run(), best_val_top1=epoch_log.best("val_top1"))
     return model, summary

@@ -1,0 +1,59 @@
+"""Helpers the benchmarks share: the environment, photo files, temporary Examples shards, load figures."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything imports TensorFlow or Keras
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import glob  # noqa: E402
+import statistics  # noqa: E402
+
+PHOTO_PATTERNS = ("*.jpg", "*.jpeg", "*.JPG", "*.JPEG")
+
+
+def photo_files(directory: str) -> list[str]:
+    """Every JPEG under `directory` (e.g. photos/<id>/medium.jpg), sorted."""
+    found = set()
+    for pattern in PHOTO_PATTERNS:
+        found.update(glob.glob(os.path.join(directory, "**", pattern), recursive=True))
+    if not found:
+        raise SystemExit(f"no JPEG photos under {directory}")
+    return sorted(found)
+
+
+def write_examples(path: str, photos: list[bytes], num_classes: int, shards: int = 1) -> list[str]:
+    """Gzipped TFRecord shards of tf.Examples with the features the Trainer parses (image, label)."""
+    import tensorflow as tf
+
+    from components import features
+
+    def feature_bytes(value):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    def feature_int(value):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    paths = [f"{path}-{shard:05d}-of-{shards:05d}.gz" for shard in range(shards)]
+    writers = [tf.io.TFRecordWriter(p, options="GZIP") for p in paths]
+    for index, jpeg in enumerate(photos):
+        example = tf.train.Example(features=tf.train.Features(feature={
+            features.IMAGE: feature_bytes(jpeg), features.IMAGE_FORMAT: feature_bytes(b"jpeg"),
+            features.LABEL: feature_int(index % num_classes)}))
+        writers[index % shards].write(example.SerializeToString())
+    for writer in writers:
+        writer.close()
+    return paths
+
+
+def load_average() -> str:
+    """The 1-minute load average and core count, so a figure can be read against contention."""
+    try:
+        one, _, _ = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} on {os.cpu_count()} cores"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

@@ -1,0 +1,101 @@
+"""Whole-pipeline runs on a tiny generated export, shared by many assertions (CI budget: few runs).
+
+1. a first run pushes release 1 (no baseline: absolute checks only);
+2. the `--scale 2` snapshot with an untrained model (`trainer.epochs=0`) compares against release 1
+   by taxon and is not blessed (exit 3), pushing nothing;
+3. a rerun of the first run's inputs reuses the cache and ends `no_change`.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.pusher import release_layout
+from pipeline.run import run
+from pipeline.sample_export import write_sample_export
+
+pytestmark = pytest.mark.e2e
+FAST = ["trainer.epochs=3"]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    first, second = str(base / "export-1"), str(base / "export-2")
+    write_sample_export(first, species=8, seed=3)
+    write_sample_export(second, species=8, seed=3, scale=2)
+    root = str(base / "root")
+    runs = {"first": run(first, root, "demo", FAST)}
+    runs["worse"] = run(second, root, "demo", ["trainer.epochs=0"])
+    runs["rerun"] = run(first, root, "demo", FAST)
+    return {"root": root, "first_export": first, "runs": runs}
+
+
+def test_first_run_pushes_release_one(world):
+    summary, code = world["runs"]["first"]
+    assert (summary["status"], code) == ("pushed", 0), summary.get("error")
+    assert summary["pushed_to"].endswith(os.path.join("releases", "1"))
+    assert summary["baseline"] is None
+    assert summary["blessed"] is True
+    assert set(summary["examples_per_split"]) == {"train", "eval", "test"}
+    assert all(count > 0 for count in summary["examples_per_split"].values())
+    assert summary["num_classes"] >= 4
+    assert summary["anomalies"] == []
+    assert summary["config"]["trainer"]["epochs"] == 3
+    assert summary["candidate"]["top1"] > 0
+    assert "gate_report_json" in summary["reports"]
+    gate = json.load(open(summary["reports"]["gate_report_json"]))
+    assert gate["first_release"] is True and "first release" in gate["summary"]
+    on_disk = json.load(open(os.path.join(world["root"], "runs", summary["run_id"], "summary.json")))
+    assert on_disk["status"] == "pushed"
+
+
+def test_release_layout_is_complete(world):
+    release = os.path.join(world["root"], "releases", "1")
+    for name in ("serving", "vision", "taxonomy.csv", "gate_report.html", "gate_report.json", "model_card.json",
+                 release_layout.MARKER):
+        assert os.path.exists(os.path.join(release, name)), name
+    card = json.load(open(os.path.join(release, "model_card.json")))
+    assert card["model_fingerprint"] and card["lineage"]["model_artifact_id"] > 0
+    assert card["configuration"]["profile"] == "demo"
+
+
+def test_pushed_model_classifies_a_jpeg(world):
+    release = os.path.join(world["root"], "releases", "1")
+    model = tf.saved_model.load(os.path.join(release, "serving"))
+    photos = os.path.join(world["first_export"], "photos")
+    photo_dir = os.path.join(photos, sorted(os.listdir(photos))[0])
+    jpeg = open(os.path.join(photo_dir, os.listdir(photo_dir)[0]), "rb").read()
+    result = model.signatures["serving_default"](image_bytes=tf.constant([jpeg]))
+    scores = result["top_scores"].numpy()[0]
+    assert np.all(np.diff(scores) <= 0) and 0 < scores.sum() <= 1.0001
+    taxonomy = open(os.path.join(release, "taxonomy.csv")).read()
+    assert str(result["top_taxon_ids"].numpy()[0, 0]) in taxonomy
+
+
+def test_untrained_model_on_the_later_snapshot_is_not_blessed(world):
+    summary, code = world["runs"]["worse"]
+    assert (summary["status"], code) == ("not_blessed", 3), summary.get("error")
+    assert summary["baseline"]["release"] == "1"
+    assert summary["pushed_to"] is None
+    assert "common_top1_regression" in summary["gate"]["failed_thresholds"]
+    assert [v for v, _ in release_layout.complete_releases(os.path.join(world["root"], "releases"))] == [1]
+    assert summary["examples_per_split"]["train"] > world["runs"]["first"][0]["examples_per_split"]["train"]
+
+
+def test_rerun_on_unchanged_inputs_is_no_change(world):
+    summary, code = world["runs"]["rerun"]
+    assert (summary["status"], code) == ("no_change", 0), summary.get("error")
+    assert [v for v, _ in release_layout.complete_releases(os.path.join(world["root"], "releases"))] == [1]
+
+
+def test_missing_export_is_an_input_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--export", str(tmp_path / "nope"),
+                             "--root", str(tmp_path / "root")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "status: input_error" in result.stdout and str(tmp_path / "nope") in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
