@@ -22,6 +22,15 @@ def photo_files(directory: str) -> list[str]:
     return sorted(found)
 
 
+def generated_photos(folder: str, species: int) -> list[str]:
+    """Writes a generated sample export (300 to 500 px JPEGs) under `folder` and returns its photo files."""
+    from pipeline.sample_export import write_sample_export
+
+    export_dir = os.path.join(folder, "export")
+    write_sample_export(export_dir, species=species)
+    return photo_files(os.path.join(export_dir, "photos"))
+
+
 def write_examples(path: str, photos: list[bytes], num_classes: int, shards: int = 1) -> list[str]:
     """Gzipped TFRecord shards of tf.Examples with the features the Trainer parses (image, label)."""
     import tensorflow as tf
@@ -57,3 +66,25 @@ def load_average() -> str:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def step_timer():
+    """A Keras callback that records wall and process CPU time at the end of every training batch.
+
+    A plain `Callback` receives its logs as NumPy values, so Keras waits for each step to finish before calling
+    it: the times are those of finished steps, on a GPU too.
+    """
+    import time
+
+    import tf_keras as keras
+
+    class StepTimes(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.wall, self.cpu = [], []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.wall.append(time.perf_counter())
+            self.cpu.append(time.process_time())
+
+    return StepTimes()

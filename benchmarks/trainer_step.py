@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 
-from benchmarks._common import load_average, median, photo_files, write_examples
+from benchmarks._common import generated_photos, load_average, median, photo_files, step_timer, write_examples
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (after _common sets the environment)
@@ -32,35 +32,15 @@ from pipeline.config import demo  # noqa: E402
 NUM_CLASSES = 16  # about the demo export's class count; only the classifier layer depends on it
 
 
-class StepTimes(keras.callbacks.Callback):
-    """Wall and process CPU time at the end of every training batch."""
-
-    def __init__(self):
-        super().__init__()
-        self.wall, self.cpu = [], []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.wall.append(time.perf_counter())
-        self.cpu.append(time.process_time())
-
-
 def timed_fit(model: keras.Model, dataset: tf.data.Dataset, warmup_steps: int, steps: int,
               batch_size: int) -> tuple[float, float]:
     """(images/s, CPU ms per image) over `steps` steps that follow `warmup_steps` steps of one fit call."""
-    times = StepTimes()
+    times = step_timer()
     model.fit(dataset, epochs=1, steps_per_epoch=warmup_steps + steps, callbacks=[times], verbose=0)
     first, last = warmup_steps - 1, warmup_steps + steps - 1
     seconds = times.wall[last] - times.wall[first]
     cpu_seconds = times.cpu[last] - times.cpu[first]
     return steps * batch_size / seconds, 1000 * cpu_seconds / (steps * batch_size)
-
-
-def generated_photos(folder: str, species: int) -> list[str]:
-    from pipeline.sample_export import write_sample_export
-
-    export_dir = os.path.join(folder, "export")
-    write_sample_export(export_dir, species=species)
-    return photo_files(os.path.join(export_dir, "photos"))
 
 
 def main() -> None:

@@ -114,5 +114,20 @@ def releases(root, destination):
         click.echo(f"{version}\t{card.get('created', '')}\ttop1={metrics.get('top1')}\ttop5={metrics.get('top5')}\t{path}")
 
 
+@main.command("gc")
+@click.option("--root", default=DEFAULT_ROOT, show_default=True)
+@click.option("--keep", type=int, required=True, help="keep the artifacts of the newest KEEP runs")
+@click.option("--destination", default=None, help="push destination (default <root>/releases)")
+def gc(root, keep, destination):
+    """Remove artifacts of old runs; never a release or anything a release's lineage needs."""
+    from pipeline.gc import collect_garbage
+    from pipeline.pipeline import local_paths
+    paths = local_paths(os.path.abspath(root))
+    if not os.path.exists(paths["metadata"]):
+        raise click.ClickException(f"{paths['metadata']}: no metadata store; is {root} a pipeline root?")
+    click.echo(json.dumps(collect_garbage(paths["metadata"], paths["artifacts"],
+                                          destination or paths["releases"], keep)))
+
+
 if __name__ == "__main__":
     main()

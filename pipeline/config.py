@@ -153,6 +153,10 @@ class Config(_Section):
     def to_json(self) -> str:
         return self.model_dump_json()
 
+    def sections_json(self, *sections: str) -> str:
+        """Only the sections a component reads, so a change elsewhere does not invalidate its cache."""
+        return self.model_dump_json(include={"profile", "pipeline_name", *sections})
+
     @classmethod
     def from_json(cls, text: str) -> "Config":
         return cls.model_validate_json(text)

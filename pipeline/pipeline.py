@@ -13,11 +13,13 @@ from components.export_examples.component import ExportExamples
 from components.previous_release.component import PreviousRelease
 from components.pusher.component import ReleasePusher
 from components.release_gate.component import ReleaseGate
+from components.serving.compose import ComposeServing
 from components.trainer.component import TaxonTrainer
 from pipeline.config import Config
 
 TRANSFORM_MODULE = "components.transform.preprocessing.preprocessing_fn"
 VISION_RUN_FN = "components.trainer.run.run_fn"
+GEO_RUN_FN = "components.geo_prior.run.run_fn"
 
 
 def create_pipeline(config: Config, export_dir, pipeline_root, push_destination, metadata_connection_config=None,
@@ -26,18 +28,23 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
                     curated_schema_path: str = CURATED_SCHEMA) -> tfx.dsl.Pipeline:
     """export -> statistics -> curated schema -> validation gate -> Transform -> Trainer -> Evaluator -> gate -> push.
 
+    With `config.geo.enabled`, a second Trainer (GeoTrainer) fits the location prior on the same examples;
+    ComposeServing joins both models into the serving model, which is what the Evaluator evaluates, the
+    gate judges and the Pusher releases as `serving/` (with `vision/`, `geo/` and `thresholds.csv`).
+
     `export_dir`, `push_destination`, `photo_root` and `config_overrides` may be Kubeflow runtime parameters.
     `curated_schema_path=""` means the schema file shipped with the installed code (images compiled elsewhere).
     """
     config_json = config.to_json()
-    export = ExportExamples(export_dir=export_dir, config_json=config_json, photo_root=photo_root,
+    export = ExportExamples(export_dir=export_dir, config_json=config.sections_json("export"), photo_root=photo_root,
                             config_overrides=config_overrides, export_fingerprint=export_fingerprint)
     statistics = tfx.components.StatisticsGen(examples=export.outputs["examples"])
     schema = CuratedSchema(taxonomy=export.outputs["taxonomy"], curated_schema_path=curated_schema_path)
     inferred_schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"]).with_id("InferredSchemaGen")
     validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
                                                 schema=schema.outputs["schema"])
-    validation_gate = ValidationGate(anomalies=validator.outputs["anomalies"], config_json=config_json,
+    validation_gate = ValidationGate(anomalies=validator.outputs["anomalies"],
+                                     config_json=config.sections_json("validation"),
                                      config_overrides=config_overrides)
     transform = tfx.components.Transform(
         examples=export.outputs["examples"], schema=schema.outputs["schema"],
@@ -47,23 +54,38 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
     trainer = TaxonTrainer(
         examples=export.outputs["examples"], taxonomy=export.outputs["taxonomy"],
         schema=schema.outputs["schema"], transform_graph=transform.outputs["transform_graph"],
-        base_model=previous.outputs["baseline_model"], run_fn=VISION_RUN_FN, config_json=config_json,
+        base_model=previous.outputs["baseline_model"], run_fn=VISION_RUN_FN,
+        config_json=config.sections_json("trainer", "export"),
         config_overrides=config_overrides).with_id("Trainer")
+    geo_models = {}
+    geo_trainer = None
+    if config.geo.enabled:
+        geo_trainer = TaxonTrainer(
+            examples=export.outputs["examples"], taxonomy=export.outputs["taxonomy"], run_fn=GEO_RUN_FN,
+            config_json=config.sections_json("geo", "export"),
+            config_overrides=config_overrides).with_id("GeoTrainer")
+        geo_trainer.add_upstream_node(validation_gate)
+        geo_models = {"geo_model": geo_trainer.outputs["model"]}
+    compose = ComposeServing(
+        vision_model=trainer.outputs["model"], taxonomy=export.outputs["taxonomy"],
+        config_json=config.sections_json("geo"), config_overrides=config_overrides,
+        **geo_models).with_id("ComposeServing")
     evaluator = TaxonEvaluator(
-        examples=export.outputs["examples"], model=trainer.outputs["model"],
+        examples=export.outputs["examples"], model=compose.outputs["model"],
         baseline_model=previous.outputs["baseline_model"],
         eval_config=build_eval_config(config.gate, with_baseline=True),
         example_splits=["test"]).with_id("Evaluator")
     gate = ReleaseGate(
         evaluation=evaluator.outputs["evaluation"], evaluator_blessing=evaluator.outputs["blessing"],
-        model=trainer.outputs["model"], baseline_model=previous.outputs["baseline_model"],
-        taxonomy=export.outputs["taxonomy"], config_json=config_json, config_overrides=config_overrides)
+        model=compose.outputs["model"], baseline_model=previous.outputs["baseline_model"],
+        taxonomy=export.outputs["taxonomy"], config_json=config.sections_json("gate", "export"),
+        config_overrides=config_overrides)
     pusher = ReleasePusher(
-        model=trainer.outputs["model"], blessing=gate.outputs["blessing"], gate_report=gate.outputs["report"],
-        taxonomy=export.outputs["taxonomy"], export_report=export.outputs["report"],
-        destination=push_destination, config_json=config_json, config_overrides=config_overrides)
+        model=compose.outputs["model"], vision_model=trainer.outputs["model"], blessing=gate.outputs["blessing"],
+        gate_report=gate.outputs["report"], taxonomy=export.outputs["taxonomy"], export_report=export.outputs["report"],
+        destination=push_destination, config_json=config_json, config_overrides=config_overrides, **geo_models)
     components = [export, statistics, schema, inferred_schema, validator, validation_gate, transform, previous,
-                  trainer, evaluator, gate, pusher]
+                  trainer] + ([geo_trainer] if geo_trainer else []) + [compose, evaluator, gate, pusher]
     data_steps = [export, statistics, transform, evaluator]
     for component in data_steps:
         component.with_beam_pipeline_args(config.beam.pipeline_args())

@@ -107,19 +107,15 @@ def baseline_from(run, split, release="7"):
 
 
 def gate(run, tmp_path, splits=("train", "eval"), overrides=(), taxonomy=None, baseline=None):
-    """Calls the ValidationGate on a view of the run's splits; returns the report (also when it raises)."""
+    """Calls the ValidationGate on a view of the run's splits; returns its report."""
     report = artifact(ValidationReport, tmp_path / "report")
     config = build_config("demo", list(overrides))
-    try:
-        ValidationGate.test_call(
-            anomalies=artifact(standard_artifacts.ExampleAnomalies, run["root"] / "anomalies", splits),
-            statistics=artifact(standard_artifacts.ExampleStatistics, run["root"] / "statistics", splits),
-            schema=run["schema"], taxonomy=taxonomy or run["taxonomy"], config_json=config.to_json(),
-            config_overrides="", report=report, baseline_statistics=baseline)
-    finally:
-        report_path = tmp_path / "report" / JSON_NAME
-        result = json.loads(report_path.read_text()) if report_path.exists() else None
-    return result
+    ValidationGate.test_call(
+        anomalies=artifact(standard_artifacts.ExampleAnomalies, run["root"] / "anomalies", splits),
+        statistics=artifact(standard_artifacts.ExampleStatistics, run["root"] / "statistics", splits),
+        schema=run["schema"], taxonomy=taxonomy or run["taxonomy"], config_json=config.to_json(),
+        config_overrides="", report=report, baseline_statistics=baseline)
+    return json.loads((tmp_path / "report" / JSON_NAME).read_text())
 
 
 # ---------------------------------------------------------------- taxonomy.csv

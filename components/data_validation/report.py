@@ -12,6 +12,7 @@ from typing import Optional
 import jinja2
 import tensorflow as tf
 from matplotlib.figure import Figure  # a bare Figure renders with Agg, without pyplot's global state
+from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
 JSON_NAME = "validation_report.json"
 HTML_NAME = "validation_report.html"
@@ -52,8 +53,13 @@ def photos_per_taxon_figure(sorted_counts: dict, baseline_release: str) -> Optio
     if sorted_counts["baseline"]:
         series.append((f"release {baseline_release}", sorted_counts["baseline"], BASELINE_COLOUR))
     for label, counts, colour in series:
-        axes.plot(range(1, len(counts) + 1), counts, drawstyle="steps-post", label=label, color=colour)
-    axes.set_yscale("log")
+        axes.stairs(counts, range(len(counts) + 1), baseline=None, label=label, color=colour, linewidth=1.5)
+    every_count = [count for _, counts, _ in series for count in counts]
+    if max(every_count) > 10 * max(min(every_count), 1):  # a long tail: a log scale shows its end
+        axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(ScalarFormatter())
+        axes.yaxis.set_minor_formatter(NullFormatter())
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("taxa, most photographed first")
     axes.set_ylabel("training photos")
     axes.set_title("Training photos per taxon")

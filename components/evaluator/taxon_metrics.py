@@ -4,6 +4,11 @@ For each test example it records the rank of the true leaf taxon among the candi
 (and the baseline's) top taxon ids, with the slices the gate needs. The accumulator is a
 counter of outcome keys, so it stays small however many examples there are, merges on
 any Beam runner, and lets the gate run paired tests on the shared examples.
+
+The candidate is the composed serving model (vision with the location prior): its rank is that of the
+combined scores, and the key also holds the rank of its vision scores alone (`vision_top_taxon_ids`; the
+combined rank for a model without that output) and whether the example has a location, so the gate can
+compare vision alone with vision and prior on the test examples with coordinates.
 """
 from __future__ import annotations
 
@@ -20,7 +25,9 @@ from components import features
 
 METRIC_NAME = "taxon_outcomes"
 TOP_TAXON_IDS = "top_taxon_ids"
+VISION_TOP_TAXON_IDS = "vision_top_taxon_ids"
 SLICE_FEATURES = [features.LEAF_TAXON_ID, features.ICONIC_TAXON, features.LEAF_RANK, features.LEAF_TRAIN_PHOTOS]
+LOCATION_FEATURES = [features.LATITUDE, features.LONGITUDE]
 
 
 def rank_of(taxon_id: int, top_taxon_ids: np.ndarray) -> int:
@@ -30,9 +37,24 @@ def rank_of(taxon_id: int, top_taxon_ids: np.ndarray) -> int:
 
 
 def outcome_key(leaf_taxon_id: int, iconic: str, leaf_rank: str, train_photos: int,
-                candidate_rank: int, baseline_rank: Optional[int], shared: bool) -> tuple:
+                candidate_rank: int, baseline_rank: Optional[int], shared: bool,
+                vision_rank: Optional[int] = None, located: bool = False) -> tuple:
+    """(taxon, iconic, rank, train photos, candidate rank, baseline rank or -1, shared, vision-only rank,
+    has location); the vision-only rank is the candidate's when the model has no separate vision scores."""
     return (leaf_taxon_id, iconic, leaf_rank, train_photos, candidate_rank,
-            -1 if baseline_rank is None else baseline_rank, shared)
+            -1 if baseline_rank is None else baseline_rank, shared,
+            candidate_rank if vision_rank is None else vision_rank, bool(located))
+
+
+def located(latitude, longitude) -> bool:
+    """The example has usable coordinates (both present, finite and in range), as the served model decides."""
+    if latitude is None or longitude is None:
+        return False
+    try:
+        latitude, longitude = float(latitude), float(longitude)
+    except (TypeError, ValueError):
+        return False
+    return bool(abs(latitude) <= 90.0 and abs(longitude) <= 180.0)  # NaN compares false
 
 
 class TaxonOutcomes(metric_types.Metric):
@@ -57,7 +79,7 @@ def _computations(name, eval_config, model_names, baseline_leaf_taxa=(), output_
         key = metric_types.MetricKey(name=name, model_name=model_name)
         computations.append(metric_types.MetricComputation(
             keys=[key],
-            preprocessors=[metric_types.FeaturePreprocessor(feature_keys=SLICE_FEATURES)],
+            preprocessors=[metric_types.FeaturePreprocessor(feature_keys=SLICE_FEATURES + LOCATION_FEATURES)],
             combiner=_OutcomeCombiner(key, model_name, baseline_name, frozenset(baseline_leaf_taxa))))
     return computations
 
@@ -70,9 +92,13 @@ def _first(value, default=None):
     return item.decode() if isinstance(item, bytes) else item.item() if hasattr(item, "item") else item
 
 
-def _top_taxon_ids(predictions, model_name: str) -> np.ndarray:
+def _top_taxon_ids(predictions, model_name: str, key: str = TOP_TAXON_IDS) -> Optional[np.ndarray]:
+    """The model's `key` output for the example; None when the model has no such output (only for
+    `vision_top_taxon_ids`: `top_taxon_ids` is required)."""
     by_model = predictions.get(model_name, predictions) if isinstance(predictions, dict) else predictions
-    return np.asarray(by_model[TOP_TAXON_IDS])
+    if key != TOP_TAXON_IDS and (not isinstance(by_model, dict) or key not in by_model):
+        return None
+    return np.asarray(by_model[key])
 
 
 class _OutcomeCombiner(beam.CombineFn):
@@ -89,6 +115,8 @@ class _OutcomeCombiner(beam.CombineFn):
         taxon = int(_first(feats[features.LEAF_TAXON_ID]))
         candidate_top = _top_taxon_ids(element.predictions, self._model_name)
         candidate_rank = rank_of(taxon, candidate_top)
+        vision_top = _top_taxon_ids(element.predictions, self._model_name, VISION_TOP_TAXON_IDS)
+        vision_rank = None if vision_top is None else rank_of(taxon, vision_top)
         baseline_rank = None
         if self._baseline_name:
             baseline_rank = rank_of(taxon, _top_taxon_ids(element.predictions, self._baseline_name))
@@ -96,7 +124,9 @@ class _OutcomeCombiner(beam.CombineFn):
                              _first(feats.get(features.LEAF_RANK), ""),
                              int(_first(feats.get(features.LEAF_TRAIN_PHOTOS), 0)),
                              candidate_rank, baseline_rank,
-                             bool(self._baseline_name) and taxon in self._baseline_leaf_taxa)] += 1
+                             bool(self._baseline_name) and taxon in self._baseline_leaf_taxa,
+                             vision_rank, located(_first(feats.get(features.LATITUDE)),
+                                                  _first(feats.get(features.LONGITUDE))))] += 1
         if candidate_rank != 1:
             confusions[(taxon, int(candidate_top.ravel()[0]))] += 1
         return accumulator

@@ -1,9 +1,11 @@
 """Finds the baseline: the newest complete release in the push destination.
 
 A container step (no TFX Resolver) so the same component runs locally, on
-open-source Kubeflow Pipelines and on Vertex. The baseline's vision model is
-copied into this component's Model artifact; with no release the artifact is
-empty and carries `found=0`.
+open-source Kubeflow Pipelines and on Vertex. The baseline's serving model (what the
+Evaluator compares the candidate's serving model with, and whose fingerprint the model
+card records) is copied into this component's Model artifact as `Format-Serving`, and
+its vision model (the Keras file the Trainer warm-starts from) as `Format-Vision`;
+with no release the artifact is empty and carries `found=0`.
 """
 import json
 import os
@@ -27,7 +29,9 @@ def PreviousRelease(destination: Parameter[str], releases_state: Parameter[str],
         return
     version, path = latest
     serving_dir = os.path.join(baseline_model.uri, "Format-Serving")
-    release_layout.copy_tree(os.path.join(path, release_layout.VISION_DIR), serving_dir)
+    release_layout.copy_tree(os.path.join(path, release_layout.SERVING_DIR), serving_dir)
+    vision_dir = release_layout.baseline_vision_dir(baseline_model.uri)
+    release_layout.copy_tree(os.path.join(path, release_layout.VISION_DIR), vision_dir)
     card = release_layout.read_model_card(path)
     baseline_model.set_int_custom_property("found", 1)
     baseline_model.set_string_custom_property("release", str(version))
@@ -35,3 +39,4 @@ def PreviousRelease(destination: Parameter[str], releases_state: Parameter[str],
     baseline_model.set_string_custom_property("model_fingerprint", card.get("model_fingerprint", ""))
     baseline_model.set_string_custom_property("metrics", json.dumps(card.get("metrics", {})))
     tf.io.gfile.makedirs(serving_dir)
+    tf.io.gfile.makedirs(vision_dir)

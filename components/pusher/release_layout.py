@@ -16,6 +16,12 @@ MODEL_CARD = "model_card.json"
 VISION_DIR = "vision"
 SERVING_DIR = "serving"
 GEO_DIR = "geo"
+BASELINE_VISION_FORMAT = "Format-Vision"  # the baseline Model artifact's copy of the release's vision/
+
+
+def baseline_vision_dir(baseline_model_uri: str) -> str:
+    """Where PreviousRelease puts the baseline release's vision model (the Trainer warm-starts from it)."""
+    return os.path.join(baseline_model_uri, BASELINE_VISION_FORMAT)
 
 
 def _versions(destination: str) -> list[int]:

@@ -1,7 +1,9 @@
 """The release gate: reads TFMA's taxon outcomes, applies the paired tests, writes the report.
 
 Its ModelBlessing is what the Pusher obeys. TFMA's own validation (the absolute top-1 floor
-on the Evaluator's blessing) is one of the gate's checks.
+on the Evaluator's blessing) is one of the gate's checks. `model` is the composed serving model
+(ComposeServing): its `geo` property and geo map feed the report's location prior section, and the
+`geo_prior_top1` check blocks a prior that lowers top-1 below vision alone.
 """
 import json
 import os
@@ -18,8 +20,10 @@ from components.artifacts import GateReport, Taxonomy
 from components.evaluator.component import IDENTICAL_MARKER, baseline_found
 from components.evaluator.eval_config import CANDIDATE
 from components.evaluator.taxon_metrics import METRIC_NAME
-from components.release_gate.decision import GateInputs, ThresholdResult, evaluate_gate
+from components.release_gate.decision import (GateInputs, ThresholdResult, evaluate_gate, geo_prior_check,
+                                               geo_prior_comparison)
 from components.release_gate.report import write_gate_report
+from components.serving.compose import GEO_MAP_FILE, GEO_MAP_INFO_FILE
 from components.taxonomy_file import leaf_taxa
 from components.trainer.export import TAXONOMY_FILE
 from pipeline.config import resolve_config
@@ -45,18 +49,28 @@ def gate_inputs(outcomes: dict, candidate_taxa: dict, baseline_taxa: dict | None
         return np.repeat(np.array([row[i] for row in rows], dtype=dtype), counts)
 
     with_baseline = baseline_taxa is not None
+    with_vision = bool(rows) and len(rows[0]) >= 10  # outcome keys with the vision-only rank and location
     return GateInputs(
         leaf_taxon_id=column(0, np.int64), iconic_taxon=column(1, str), leaf_rank=column(2, str),
         leaf_train_photos=column(3, np.int64), candidate_rank=column(4, np.int64),
         candidate_taxa=candidate_taxa, confusions=[tuple(c) for c in outcomes["confusions"]],
         baseline_rank=column(5, np.int64) if with_baseline else None,
         shared=column(6, bool) if with_baseline else None,
-        baseline_taxa=baseline_taxa, baseline_release=release)
+        baseline_taxa=baseline_taxa, baseline_release=release,
+        vision_rank=column(7, np.int64) if with_vision else None,
+        has_location=column(8, bool) if with_vision else None)
 
 
 def _taxa(taxonomy_csv: str) -> dict:
     ids, names = leaf_taxa(taxonomy_csv)
     return dict(zip(ids, names))
+
+
+def _read_optional(path: str, binary: bool = False):
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "rb" if binary else "r") as f:
+        return f.read()
 
 
 def tfma_floor_check(evaluator_blessing) -> ThresholdResult:
@@ -86,9 +100,16 @@ def ReleaseGate(evaluation: InputArtifact[ModelEvaluation], evaluator_blessing: 
         baseline_taxa = _taxa(os.path.join(path_utils.serving_model_path(baseline_model.uri), TAXONOMY_FILE))
     inputs = gate_inputs(taxon_outcomes(evaluation.uri), _taxa(os.path.join(taxonomy.uri, "taxonomy.csv")),
                          baseline_taxa, baseline_model.get_string_custom_property("release") or None)
-    result = evaluate_gate(inputs, config.gate, extra_checks=[tfma_floor_check(evaluator_blessing)],
-                           seed=config.export.seed)
-    html_path, json_path = write_gate_report(result, report.uri)
+    map_info = json.loads(_read_optional(os.path.join(model.uri, GEO_MAP_INFO_FILE)) or "{}")
+    geo_prior = geo_prior_comparison(inputs, model.get_string_custom_property("geo") or "unknown",
+                                     model.get_string_custom_property("geo_explanation") or "",
+                                     map_info.get("caption"))
+    geo_check = geo_prior_check(inputs, config.gate, seed=config.export.seed)
+    result = evaluate_gate(inputs, config.gate, extra_checks=[check for check in (
+        geo_check, tfma_floor_check(evaluator_blessing)) if check is not None],
+        seed=config.export.seed, geo_prior=geo_prior)
+    html_path, json_path = write_gate_report(result, report.uri,
+                                             _read_optional(os.path.join(model.uri, GEO_MAP_FILE), binary=True))
     _bless(blessing, result.blessed)
     report.set_string_custom_property("verdict", "blessed" if result.blessed else "not_blessed")
     report.set_string_custom_property("html", str(html_path))

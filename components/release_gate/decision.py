@@ -4,6 +4,10 @@ Plain numpy and scipy; the TFX glue builds `GateInputs` from per-example outcome
 A rank is the 1-based position of the true taxon in a model's predictions, found by taxon id so that
 releases with different class sets compare (inat-recipe.md, section 3); 0, or anything past the model's
 top-k, is a miss.
+
+The candidate is the served model, vision combined with the location prior. `geo_prior_check` compares it
+with its own vision scores alone on the test examples that have coordinates (the only ones the prior
+changes): a prior that lowers top-1 there blocks the release.
 """
 from __future__ import annotations
 
@@ -43,6 +47,8 @@ class GateInputs:
     shared: Optional[np.ndarray] = None
     baseline_taxa: Optional[dict[int, str]] = None
     baseline_release: Optional[str] = None  # the baseline's version, shown in the report
+    vision_rank: Optional[np.ndarray] = None  # the candidate's vision scores alone (without the location prior)
+    has_location: Optional[np.ndarray] = None  # the test example has coordinates
 
     def __post_init__(self):
         self.leaf_taxon_id = np.asarray(self.leaf_taxon_id, dtype=np.int64)
@@ -58,6 +64,11 @@ class GateInputs:
             self.shared = np.asarray(self.shared, dtype=bool)
         else:
             self.shared = np.zeros(self.leaf_taxon_id.shape, dtype=bool)
+        if (self.vision_rank is None) != (self.has_location is None):
+            raise ValueError("vision_rank and has_location come together or not at all")
+        if self.vision_rank is not None:
+            self.vision_rank = np.asarray(self.vision_rank, dtype=np.int64)
+            self.has_location = np.asarray(self.has_location, dtype=bool)
         self._check_lengths()
 
     def _check_lengths(self) -> None:
@@ -65,6 +76,8 @@ class GateInputs:
             "leaf_taxon_id", "iconic_taxon", "leaf_rank", "leaf_train_photos", "candidate_rank", "shared")}
         if self.has_baseline:
             arrays["baseline_rank"] = self.baseline_rank
+        if self.vision_rank is not None:
+            arrays.update(vision_rank=self.vision_rank, has_location=self.has_location)
         lengths = {name: array.shape for name, array in arrays.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(f"per-example arrays differ in shape: {lengths}")
@@ -162,6 +175,27 @@ class TrainPhotosBucket:
     candidate_top5: Optional[float]
 
 
+@dataclass
+class GeoPriorComparison:
+    """Vision alone against vision with the location prior, on the test examples with coordinates.
+
+    `status`: `trained`, `none` (no usable coordinates in the training data: vision-only) or `disabled`.
+    `gained` / `lost`: located examples whose top-1 the prior made right / wrong.
+    """
+
+    status: str
+    explanation: str
+    n: int
+    n_located: int
+    vision_top1: Optional[float]
+    vision_top5: Optional[float]
+    prior_top1: Optional[float]
+    prior_top5: Optional[float]
+    gained: int
+    lost: int
+    map_caption: Optional[str] = None
+
+
 _NESTED_ROWS = {
     "thresholds": ThresholdResult, "overall": SliceComparison, "per_iconic": SliceComparison,
     "taxa_added": Taxon, "taxa_removed": Taxon, "regressed_taxa": TaxonRegression,
@@ -186,6 +220,7 @@ class GateResult:
     regressed_taxa: list[TaxonRegression]
     confused_pairs: list[ConfusedPair]
     train_photo_buckets: list[TrainPhotosBucket]
+    geo_prior: Optional[GeoPriorComparison] = None  # None for a model without the location prior outputs
 
     def to_json(self) -> dict:
         """Plain dict of lists, numbers, strings and None: `json.dumps` takes it as is."""
@@ -193,8 +228,13 @@ class GateResult:
 
     @classmethod
     def from_json(cls, data: dict) -> "GateResult":
-        return cls(**{key: [_NESTED_ROWS[key](**row) for row in value] if key in _NESTED_ROWS else value
-                      for key, value in data.items()})
+        def parse(key, value):
+            if key in _NESTED_ROWS:
+                return [_NESTED_ROWS[key](**row) for row in value]
+            if key == "geo_prior" and value is not None:
+                return GeoPriorComparison(**value)
+            return value
+        return cls(**{key: parse(key, value) for key, value in data.items()})
 
 
 def correct_at(ranks: np.ndarray, k: int) -> np.ndarray:
@@ -407,6 +447,52 @@ def accuracy_by_train_photos(inputs: GateInputs) -> list[TrainPhotosBucket]:
     return rows
 
 
+def geo_prior_check(inputs: GateInputs, gate: GateConfig, seed: int = 0) -> Optional[ThresholdResult]:
+    """Blocks when the prior lowers top-1 below vision alone on the test examples with coordinates.
+
+    A plain comparison, not the paired rule: both rankings come from the same model on the same examples,
+    so any net loss is the prior's doing, and "a prior that makes top-1 worse blocks the release". The
+    paired interval and McNemar's p are reported to show how sure the difference is. None when the inputs
+    carry no vision-only ranks.
+    """
+    if inputs.vision_rank is None:
+        return None
+    mask = inputs.has_location
+    n = int(mask.sum())
+    if n == 0:
+        return ThresholdResult(name="geo_prior_top1", passed=True, value=None, limit=0.0, n=0,
+                               explanation="No test example has coordinates: the location prior changes "
+                                           "nothing on this test set.")
+    prior, vision = correct_at(inputs.candidate_rank[mask], 1), correct_at(inputs.vision_rank[mask], 1)
+    change = float(prior.mean() - vision.mean())
+    low, high = paired_bootstrap_ci(prior, vision, gate.confidence, gate.bootstrap_resamples, seed)
+    p_value = mcnemar_exact_p(prior, vision)
+    passed = change >= 0
+    return ThresholdResult(
+        name="geo_prior_top1", passed=passed, value=change, limit=0.0, ci_low=low, ci_high=high, p_value=p_value,
+        n=n, explanation=(f"Top-1 on {n:,} test examples with coordinates: vision with the location prior "
+                          f"{_percent(prior.mean())}, vision alone {_percent(vision.mean())}, change {_points(change)} "
+                          f"({int((prior & ~vision).sum())} gained, {int((~prior & vision).sum())} lost; "
+                          f"McNemar p = {p_value:.3g}). "
+                          + ("Passed: the prior does not lower top-1." if passed
+                             else "Blocked: the prior makes top-1 worse than vision alone.")))
+
+
+def geo_prior_comparison(inputs: GateInputs, status: str = "trained", explanation: str = "",
+                         map_caption: Optional[str] = None) -> Optional[GeoPriorComparison]:
+    """The report's vision-alone vs with-prior table; None when the inputs carry no vision-only ranks."""
+    if inputs.vision_rank is None:
+        return None
+    mask = inputs.has_location
+    prior, vision = inputs.candidate_rank[mask], inputs.vision_rank[mask]
+    return GeoPriorComparison(
+        status=status, explanation=explanation, n=int(mask.size), n_located=int(mask.sum()),
+        vision_top1=topk_accuracy(vision, 1), vision_top5=topk_accuracy(vision, 5),
+        prior_top1=topk_accuracy(prior, 1), prior_top5=topk_accuracy(prior, 5),
+        gained=int((correct_at(prior, 1) & ~correct_at(vision, 1)).sum()),
+        lost=int((~correct_at(prior, 1) & correct_at(vision, 1)).sum()), map_caption=map_caption)
+
+
 def _summary(thresholds: list[ThresholdResult], first_release: bool) -> str:
     failed = [check.name for check in thresholds if not check.passed]
     verdict = (f"Not blessed: {len(failed)} of {len(thresholds)} checks failed ({', '.join(failed)})." if failed
@@ -415,10 +501,12 @@ def _summary(thresholds: list[ThresholdResult], first_release: bool) -> str:
 
 
 def evaluate_gate(inputs: GateInputs, gate: GateConfig, extra_checks: Sequence[ThresholdResult] = (),
-                  seed: int = 0) -> GateResult:
+                  seed: int = 0, geo_prior: Optional[GeoPriorComparison] = None) -> GateResult:
     """Runs every check (plus the caller's already evaluated `extra_checks`) and builds the report's tables.
 
     The candidate is blessed when every check passes. Without a baseline only the absolute checks apply.
+    `geo_prior` (from `geo_prior_comparison`) is shown in the report; its check, `geo_prior_check`, comes
+    with the caller's extra checks.
     """
     thresholds = [top1_floor_check(inputs.candidate_rank, gate.min_top1)]
     if inputs.has_baseline:
@@ -434,4 +522,4 @@ def evaluate_gate(inputs: GateInputs, gate: GateConfig, extra_checks: Sequence[T
         taxa_added=[] if first_release else taxa_difference(inputs.candidate_taxa, baseline_taxa),
         taxa_removed=taxa_difference(baseline_taxa, inputs.candidate_taxa),
         regressed_taxa=most_regressed_taxa(inputs), confused_pairs=most_confused_pairs(inputs),
-        train_photo_buckets=accuracy_by_train_photos(inputs))
+        train_photo_buckets=accuracy_by_train_photos(inputs), geo_prior=geo_prior)

@@ -1,4 +1,8 @@
-"""The gate's report: a self-contained HTML page (figures inlined as PNG) and the same result as JSON."""
+"""The gate's report: a self-contained HTML page (figures inlined as PNG) and the same result as JSON.
+
+With a location prior the report also shows a map of one taxon's geo scores (`geo_map.png`, drawn by
+ComposeServing): it is inlined in the HTML and kept beside the JSON, so `inatvision report` can rebuild it.
+"""
 from __future__ import annotations
 
 import base64
@@ -17,18 +21,27 @@ from components.release_gate.decision import GateResult
 HTML_NAME = "gate_report.html"
 JSON_NAME = "gate_report.json"
 TEMPLATE_NAME = "gate_report.html.j2"
+GEO_MAP_NAME = "geo_map.png"
 CANDIDATE_COLOURS = ("#1f6fb2", "#8fbce6")  # top-1, top-5
 BASELINE_COLOURS = ("#d9822b", "#f2c08f")
 
 
-def write_gate_report(result: GateResult, out_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Writes `gate_report.html` and `gate_report.json` into the local folder `out_dir`."""
+def write_gate_report(result: GateResult, out_dir: str | os.PathLike,
+                      geo_map_png: Optional[bytes] = None) -> tuple[Path, Path]:
+    """Writes `gate_report.html` and `gate_report.json` into the local folder `out_dir`.
+
+    `geo_map_png` is written there as `geo_map.png`; without it, a `geo_map.png` already in `out_dir` is used.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if geo_map_png is not None:
+        (out / GEO_MAP_NAME).write_bytes(geo_map_png)
+    elif (out / GEO_MAP_NAME).exists():
+        geo_map_png = (out / GEO_MAP_NAME).read_bytes()
     json_path = out / JSON_NAME
     json_path.write_text(json.dumps(result.to_json(), indent=2))
     html_path = out / HTML_NAME
-    html_path.write_text(render_gate_report(result))
+    html_path.write_text(render_gate_report(result, geo_map_png))
     return html_path, json_path
 
 
@@ -37,15 +50,17 @@ def load_gate_result_json(path: str | os.PathLike) -> GateResult:
     return GateResult.from_json(json.loads(Path(path).read_text()))
 
 
-def render_gate_report(result: GateResult) -> str:
-    """The report's HTML text."""
+def render_gate_report(result: GateResult, geo_map_png: Optional[bytes] = None) -> str:
+    """The report's HTML text; `geo_map_png` is shown in the location prior's section."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
                                      undefined=jinja2.StrictUndefined)
     environment.filters.update(percent=_percent, points=_points, hundred=_hundred, p_value=_p_value)
     figures = {"iconic": iconic_figure(result), "train_photos": train_photos_figure(result),
                "regressed": regressed_taxa_figure(result)}
-    return environment.get_template(TEMPLATE_NAME).render(
-        result=result, figures={name: _png_base64(figure) for name, figure in figures.items() if figure})
+    encoded = {name: _png_base64(figure) for name, figure in figures.items() if figure}
+    if geo_map_png and result.geo_prior is not None:
+        encoded["geo_map"] = base64.b64encode(geo_map_png).decode("ascii")
+    return environment.get_template(TEMPLATE_NAME).render(result=result, figures=encoded)
 
 
 def _percent(fraction: Optional[float]) -> str:

@@ -8,6 +8,7 @@ GenericExecutor with the same `run_fn` interface.
 import json
 import os
 
+import tensorflow as tf
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base import base_component, executor_spec
@@ -17,6 +18,8 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import path_utils
 
 from components.artifacts import Taxonomy
+from components.pusher import release_layout
+from components.trainer.export import KERAS_FILE
 from pipeline.config import resolve_config
 
 TAXONOMY_KEY = "taxonomy"
@@ -44,10 +47,18 @@ class TaxonTrainerExecutor(trainer_executor.GenericExecutor):
                       state_root=component_root)
         base = input_dict.get(specs.BASE_MODEL_KEY) or []
         if base and base[0].get_int_custom_property("found") == 1:
-            custom["warm_start_model"] = path_utils.serving_model_path(base[0].uri)
+            custom["warm_start_model"] = _baseline_vision_model(base[0].uri)
         input_dict = {key: value for key, value in input_dict.items() if key != specs.BASE_MODEL_KEY}
         exec_properties = {**exec_properties, specs.CUSTOM_CONFIG_KEY: json.dumps(custom)}
         super().Do(input_dict, output_dict, exec_properties)
+
+
+def _baseline_vision_model(baseline_uri: str) -> str:
+    """The baseline release's vision model (with the Keras file); older baseline artifacts held it as serving."""
+    vision = release_layout.baseline_vision_dir(baseline_uri)
+    if tf.io.gfile.exists(os.path.join(vision, KERAS_FILE)):
+        return vision
+    return path_utils.serving_model_path(baseline_uri)
 
 
 class TaxonTrainer(base_component.BaseComponent):

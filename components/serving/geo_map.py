@@ -1,0 +1,74 @@
+"""A world map of one taxon's geo scores, for the gate report ("where does the prior expect this taxon?")."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure  # a bare Figure renders PNG with Agg, without pyplot's global state
+
+GRID_STEP_DEGREES = 2.0
+
+
+@dataclass
+class MapTaxon:
+    leaf_class_id: int
+    taxon_id: int
+    name: str
+    presences: int
+    threshold: float
+
+    def caption(self) -> str:
+        return (f"Geo scores of {self.name} (taxon {self.taxon_id}, {self.presences:,} training presences); "
+                f"the contour is its 'expected nearby' threshold {self.threshold:.3g}.")
+
+
+def most_observed_taxon(thresholds_path: str, names: dict[int, str]) -> Optional[MapTaxon]:
+    """The leaf with the most training presences (the best-known range), or None when no leaf has any."""
+    with tf.io.gfile.GFile(thresholds_path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    best = max(rows, key=lambda row: (int(row["presences"]), -int(row["leaf_class_id"])))
+    if int(best["presences"]) == 0:
+        return None
+    taxon = int(best["taxon_id"])
+    return MapTaxon(int(best["leaf_class_id"]), taxon, names.get(taxon, f"taxon {taxon}"), int(best["presences"]),
+                    float(best["threshold"]))
+
+
+def score_grid(geo_serve: Callable, leaf: int, step: float = GRID_STEP_DEGREES):
+    """(latitudes [h], longitudes [w], scores [h, w]) of one leaf on a regular grid, date unknown."""
+    latitudes = np.arange(-90.0, 90.0 + step / 2, step, dtype=np.float32)
+    longitudes = np.arange(-180.0, 180.0 + step / 2, step, dtype=np.float32)
+    lat, lng = np.meshgrid(latitudes, longitudes, indexing="ij")
+    scores = geo_serve(tf.constant(lat.ravel()), tf.constant(lng.ravel()),
+                       tf.zeros([lat.size], tf.int64))["geo_scores"].numpy()[:, leaf]
+    return latitudes, longitudes, scores.reshape(lat.shape)
+
+
+def map_png(latitudes: np.ndarray, longitudes: np.ndarray, scores: np.ndarray, title: str,
+            threshold: Optional[float] = None) -> bytes:
+    """A lat/lng heat map of `scores` [lat, lng] in [0, 1], with the threshold's contour."""
+    figure = Figure(figsize=(8.0, 4.4))
+    axes = figure.add_subplot()
+    image = axes.imshow(scores, origin="lower", aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
+                        extent=(longitudes[0], longitudes[-1], latitudes[0], latitudes[-1]))
+    if threshold is not None and float(scores.min()) < threshold < float(scores.max()):
+        axes.contour(longitudes, latitudes, scores, levels=[threshold], colors="white", linewidths=1.0)
+    axes.set_xlabel("longitude")
+    axes.set_ylabel("latitude")
+    axes.set_title(title, fontsize="medium")
+    figure.colorbar(image, ax=axes, label="geo score")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def taxon_map_png(geo_serve: Callable, taxon: MapTaxon) -> bytes:
+    latitudes, longitudes, scores = score_grid(geo_serve, taxon.leaf_class_id)
+    return map_png(latitudes, longitudes, scores, f"Geo scores of {taxon.name} ({taxon.presences:,} presences)",
+                   taxon.threshold)

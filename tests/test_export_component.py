@@ -1,0 +1,158 @@
+"""The ExportExamples executor on hostile inputs, at component level (Beam in memory).
+
+Truncated, zero-byte and non-image photos, a PNG named .jpg, CMYK and grayscale JPEGs, a
+10,000 x 10,000 photo, an export path with spaces and non-ASCII characters, rows with extra
+tabs or quotes and a taxa table with a cycle: the export completes, every rejected item is
+counted in the report, and the preview writes the same taxonomy.csv.
+"""
+import io
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from PIL import Image
+from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+from tfx.types import standard_artifacts
+
+from components import features
+from components.artifacts import ExportReport, Taxonomy
+from components.export_examples.component import ExportExamplesExecutor, RejectedTooMuch
+from components.export_examples.preview import run_preview
+from components.export_examples.tables import InputError
+from pipeline.config import build_config
+from pipeline.sample_export import write_sample_export
+
+DEMO_OVERRIDES = ["export.max_rejected_fraction=0.5"]
+
+
+def _jpeg(mode: str, size=(400, 300), fmt="JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, 128 if mode == "L" else None).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _photo_files(export_dir: str) -> list[str]:
+    photos = os.path.join(export_dir, "photos")
+    return [os.path.join(photos, folder, name) for folder in sorted(os.listdir(photos))
+            for name in os.listdir(os.path.join(photos, folder))]
+
+
+def spoil(export_dir: str) -> dict[str, str]:
+    """Replaces chosen photos with hostile files and appends hostile rows; returns photo path -> kind."""
+    files = _photo_files(export_dir)
+    hostile = {
+        "truncated": open(files[0], "rb").read()[:200], "zero_byte": b"", "not_an_image": b"hello, world",
+        "png_named_jpg": _jpeg("RGBA", fmt="PNG"), "cmyk": _jpeg("CMYK"), "grayscale": _jpeg("L"),
+        "huge": _jpeg("RGB", size=(10000, 10000)),
+    }
+    kinds = list(hostile.items()) + [("untouched", None)]
+    chosen = {}
+    for index, path in enumerate(files):  # every kind many times, so each meets selected photos
+        kind, data = kinds[index % len(kinds)]
+        if data is not None:
+            open(path, "wb").write(data)
+        chosen[path] = kind
+    with open(os.path.join(export_dir, "observations.csv"), "a") as f:
+        f.write("extra-tab-uuid\t1\t10.0\t10.0\t\t\t1\tresearch\t2020-01-01\n")  # an extra tab
+        f.write('"quoted-uuid"\t1\t95.0\t10.0\t\t1\tresearch\t2020-01-01\n')  # latitude out of range
+    with open(os.path.join(export_dir, "taxa.csv"), "a") as f:
+        f.write("900001\t48460/900002\t10\tspecies\tCyclus unus\ttrue\n")
+        f.write("900002\t48460/900001\t10\tspecies\tCyclus duo\ttrue\n")
+    return chosen
+
+
+def run_executor(export_dir: str, out: str, overrides=DEMO_OVERRIDES):
+    config = build_config("demo", overrides)
+    examples, taxonomy, report = standard_artifacts.Examples(), Taxonomy(), ExportReport()
+    for name, artifact in (("examples", examples), ("taxonomy", taxonomy), ("report", report)):
+        artifact.uri = os.path.join(out, name)
+        os.makedirs(artifact.uri, exist_ok=True)
+    executor = ExportExamplesExecutor(BaseBeamExecutor.Context(beam_pipeline_args=["--runner=DirectRunner"]))
+    executor.Do({}, {"examples": [examples], "taxonomy": [taxonomy], "report": [report]},
+                {"export_dir": export_dir, "config_json": config.to_json(), "config_overrides": ""})
+    return examples, taxonomy, json.load(open(os.path.join(report.uri, "export_report.json")))
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    export_dir = str(tmp_path_factory.mktemp("hostile") / "export with spaces — ünïcode")
+    write_sample_export(export_dir, species=6, seed=5)
+    chosen = spoil(export_dir)
+    examples, taxonomy, report = run_executor(export_dir, str(tmp_path_factory.mktemp("out")))
+    return {"export": export_dir, "chosen": chosen, "examples": examples, "taxonomy": taxonomy, "report": report}
+
+
+def _read_examples(uri: str, split: str) -> list[tf.train.Example]:
+    pattern = os.path.join(uri, f"Split-{split}", "*.gz")
+    return [tf.train.Example.FromString(r.numpy())
+            for r in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP")]
+
+
+def test_hostile_rows_are_counted_by_reason(hostile):
+    rows = hostile["report"]["rejected"]["rows"]
+    assert rows.get("wrong_field_count") == 1
+    assert rows.get("latitude_out_of_range") == 1
+    assert rows.get("ancestry_cycle", 0) >= 2
+    examples = hostile["report"]["rejected_examples"]["rows"]
+    assert any(line.startswith("observations.csv:") for line in examples["wrong_field_count"])
+
+
+def test_bad_photos_are_rejected_or_converted(hostile):
+    report = hostile["report"]
+    assert set(report["photos_rejected"]) == {"truncated", "empty_file", "not_an_image"}
+    assert report["photos_rejected_total"] == sum(report["photos_rejected"].values())
+    assert 0.2 < report["rejected_photo_fraction"] < 0.5  # 3 of 8 kinds are unusable
+    assert report["photos_converted"] > 0  # PNG, CMYK, grayscale and the huge photo
+    for reason, paths in report["rejected_examples"]["photos"].items():
+        assert all(hostile["chosen"][path] in ("truncated", "zero_byte", "not_an_image") for path in paths), reason
+    total = sum(report["examples_per_split"].values())
+    assert total + report["photos_rejected_total"] == report["photos_selected"]
+
+
+def test_every_stored_photo_is_an_rgb_jpeg_tensorflow_decodes(hostile):
+    for split in features.SPLITS:
+        for example in _read_examples(hostile["examples"].uri, split):
+            image = tf.io.decode_jpeg(example.features.feature[features.IMAGE].bytes_list.value[0])
+            assert image.shape[-1] == 3 and max(image.shape[:2]) <= 500
+
+
+def test_examples_carry_every_feature_and_splits_are_disjoint(hostile):
+    observations = {}
+    for split in features.SPLITS:
+        examples = _read_examples(hostile["examples"].uri, split)
+        assert len(examples) == hostile["report"]["examples_per_split"][split] > 0
+        for example in examples:
+            feats = example.features.feature
+            for key in (features.PHOTO_ID, features.LABEL, features.LEAF_TAXON_ID, features.ICONIC_TAXON,
+                        features.QUALITY_GRADE, features.LICENSE, features.LEAF_RANK):
+                assert key in feats, key
+            uuid = feats[features.OBSERVATION_UUID].bytes_list.value[0]
+            assert observations.setdefault(uuid, split) == split
+            if split != "train":
+                assert feats[features.QUALITY_GRADE].bytes_list.value[0] == b"research"
+
+
+def test_preview_writes_the_same_taxonomy(hostile, tmp_path):
+    run_preview(hostile["export"], str(tmp_path), build_config("demo", DEMO_OVERRIDES).export)
+    component = open(os.path.join(hostile["taxonomy"].uri, "taxonomy.csv"), "rb").read()
+    assert open(tmp_path / "taxonomy.csv", "rb").read() == component
+    assert open(tmp_path / "taxa_report.csv", "rb").read() == open(
+        os.path.join(hostile["taxonomy"].uri, "taxa_report.csv"), "rb").read()
+
+
+def test_too_many_rejected_photos_fail_loudly(hostile, tmp_path):
+    with pytest.raises(RejectedTooMuch, match="max_rejected_fraction"):
+        run_executor(hostile["export"], str(tmp_path), ["export.max_rejected_fraction=0"])
+
+
+def test_missing_column_stops_before_any_work(tmp_path):
+    export_dir = tmp_path / "export"
+    write_sample_export(str(export_dir), species=3, seed=1, tables_only=True)
+    lines = (export_dir / "photos.csv").read_text().splitlines()
+    header = lines[0].split("\t")
+    keep = [i for i, name in enumerate(header) if name != "license"]
+    (export_dir / "photos.csv").write_text("\n".join("\t".join(line.split("\t")[i] for i in keep if i < len(line.split("\t")))
+                                                    for line in lines) + "\n")
+    with pytest.raises(InputError, match="photos.csv.*license"):
+        run_executor(str(export_dir), str(tmp_path / "out"))
