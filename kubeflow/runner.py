@@ -28,6 +28,7 @@ DEFAULT_ACCELERATOR = {"kfp": "nvidia.com/gpu", "vertex": "NVIDIA_TESLA_V100"}
 RUNTIME_PARAMETERS = ("export_dir", "config_overrides", "push_destination", "photo_root")
 
 DATA_STEPS = ("ExportExamples", "StatisticsGen", "Transform", "Evaluator")  # Beam steps
+CPU_TRAINING_STEPS = ("GeoTrainer",)  # the location prior: a small network, trained on CPUs
 TRAINER = "Trainer"
 UNCACHED_STEPS = ("ExportExamples", "PreviousRelease")
 ALLOWED_KFP_EXECUTORS = {"container", "importer"}  # what the open-source KFP 2.x backend runs
@@ -48,7 +49,7 @@ class KubeflowConfig:
     """Per-step resources. Open-source KFP: CPU and memory requests (memory also as the limit, no CPU limit);
     Vertex: CPU and memory limits, from which Vertex picks the machine type."""
 
-    data_cpu: float = 8.0  # export, statistics, Transform, Evaluator (Beam workers when DirectRunner)
+    data_cpu: float = 8.0  # export, statistics, Transform, Evaluator (Beam workers when DirectRunner), GeoTrainer
     data_memory_gb: float = 32.0
     trainer_cpu: float = 8.0  # feeds the GPUs: decoding and augmentation run on the CPU
     trainer_memory_gb: float = 64.0
@@ -83,7 +84,7 @@ class KubeflowConfig:
         data = _resource_spec(target, self.data_cpu, self.data_memory_gb)
         trainer = _resource_spec(target, self.trainer_cpu, self.trainer_memory_gb,
                                  self.gpus, self.accelerator_for(target))
-        specs = {step: data for step in DATA_STEPS}
+        specs = {step: data for step in DATA_STEPS + CPU_TRAINING_STEPS}
         specs[TRAINER] = trainer
         specs["*"] = _resource_spec(target, self.step_cpu, self.step_memory_gb)
         return specs
@@ -261,9 +262,14 @@ def load_spec(path: str) -> tuple[dict, dict]:
 
 
 def compiled_config_json(spec: dict) -> str:
-    """The configuration compiled into the spec (ExportExamples' `config_json` constant)."""
-    parameter = spec["root"]["dag"]["tasks"]["ExportExamples"]["inputs"]["parameters"]["config_json"]
-    return parameter["runtimeValue"]["constant"]
+    """The whole configuration compiled into the spec (the pusher's `config_json`; other steps get sections)."""
+    tasks = spec["root"]["dag"]["tasks"]
+    names = ["ReleasePusher"] + sorted(tasks)
+    for name in names:
+        parameter = tasks.get(name, {}).get("inputs", {}).get("parameters", {}).get("config_json")
+        if parameter:
+            return parameter["runtimeValue"]["constant"]
+    raise CompileError("the package has no compiled configuration (no step takes config_json)")
 
 
 def parse_node_selector(pairs) -> dict[str, str]:

@@ -129,5 +129,13 @@ def gc(root, keep, destination):
                                           destination or paths["releases"], keep)))
 
 
+from kubeflow.commands import compile_kubeflow, submit_kubeflow  # noqa: E402
+
+from pipeline.predict import predict_command  # noqa: E402
+
+main.add_command(predict_command, "predict")
+main.add_command(compile_kubeflow)
+main.add_command(submit_kubeflow)
+
 if __name__ == "__main__":
     main()

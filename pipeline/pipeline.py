@@ -44,6 +44,8 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
     validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
                                                 schema=schema.outputs["schema"])
     validation_gate = ValidationGate(anomalies=validator.outputs["anomalies"],
+                                     statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"],
+                                     taxonomy=export.outputs["taxonomy"],
                                      config_json=config.sections_json("validation"),
                                      config_overrides=config_overrides)
     transform = tfx.components.Transform(

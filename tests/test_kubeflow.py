@@ -10,9 +10,6 @@ from pipeline.config import ConfigError
 
 IMAGE = "registry.example/inatvision:test"
 NODE_LABEL = {"cloud.google.com/gke-accelerator": "nvidia-tesla-v100"}
-STEPS = {"ExportExamples", "StatisticsGen", "CuratedSchema", "InferredSchemaGen", "ExampleValidator", "ValidationGate",
-         "Transform", "PreviousRelease", "Trainer", "Evaluator", "ReleaseGate", "ReleasePusher"}
-CONFIGURABLE_STEPS = {"ExportExamples", "ValidationGate", "Trainer", "ReleaseGate", "ReleasePusher"}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +27,18 @@ def compiled(tmp_path_factory):
     return {"kfp": (kfp_path, kfp_spec), "vertex": (vertex_path, vertex_spec)}
 
 
+@pytest.fixture(scope="module")
+def graph():
+    """The component ids of the production graph, and those that take `config_overrides`."""
+    from pipeline.config import build_config
+
+    pipeline, _ = runner.build_pipeline(build_config("production"), runner.Locations("gs://b/a", "gs://b/r"))
+    steps = {component.id for component in pipeline.components}
+    configurable = {component.id for component in pipeline.components if "config_overrides" in component.exec_properties}
+    assert {"ExportExamples", "Trainer", "ValidationGate", "ReleasePusher"} <= configurable
+    return steps, configurable
+
+
 def executors(spec):
     return spec["deploymentSpec"]["executors"]
 
@@ -38,19 +47,20 @@ def container(spec, task):
     return executors(spec)[runner.executor_label(spec, task)]["container"]
 
 
-def test_kfp_spec_has_only_container_and_importer_executors(compiled):
+def test_kfp_spec_has_only_container_and_importer_executors(compiled, graph):
     _, spec = compiled["kfp"]
-    assert set(spec["root"]["dag"]["tasks"]) == STEPS  # every component compiled, class-based and @component alike
+    assert set(spec["root"]["dag"]["tasks"]) == graph[0]  # every component compiled, class-based and @component alike
+    assert {"PreviousRelease", "CuratedSchema", "ExportExamples", "Trainer", "Evaluator"} <= graph[0]
     for name, executor in executors(spec).items():
         assert set(executor) <= {"container", "importer"}, name
     with open(compiled["kfp"][0]) as f:
         assert "resolver" not in f.read().lower()
 
 
-def test_every_executor_uses_the_given_image(compiled):
+def test_every_executor_uses_the_given_image(compiled, graph):
     for target in runner.TARGETS:
         _, spec = compiled[target]
-        assert len(executors(spec)) == len(STEPS)
+        assert len(executors(spec)) == len(graph[0])
         assert {e["container"]["image"] for e in executors(spec).values()} == {IMAGE}
 
 
@@ -95,13 +105,13 @@ def test_runtime_parameters_are_root_inputs_with_defaults(compiled):
         "gs://bucket/exports/2026"
 
 
-def test_config_overrides_reach_every_configurable_step(compiled):
+def test_config_overrides_reach_every_configurable_step(compiled, graph):
     for target in runner.TARGETS:
         _, spec = compiled[target]
         wired = {name for name, task in spec["root"]["dag"]["tasks"].items()
                  if task["inputs"].get("parameters", {}).get("config_overrides") ==
                  {"componentInputParameter": "config_overrides"}}
-        assert wired == CONFIGURABLE_STEPS
+        assert wired == graph[1]
         tasks = spec["root"]["dag"]["tasks"]
         assert tasks["ExportExamples"]["inputs"]["parameters"]["export_dir"] == {"componentInputParameter": "export_dir"}
         for step in ("PreviousRelease", "ReleasePusher"):
@@ -147,7 +157,8 @@ def test_an_override_given_at_submission_reaches_the_executors(compiled):
         assert resolve_config(gate["config_json"], gate["config_overrides"]).trainer.epochs == 3
         export = executor_properties(spec, "ExportExamples", arguments)
         assert export["export_dir"] == "gs://bucket/exports/2027"
-        assert resolve_config(export["config_json"], "").trainer.epochs == (20 if target == "vertex" else 80)
+        compiled_config = json.loads(trainer["custom_config"])["config"]  # the compile-time --set is kept
+        assert resolve_config(compiled_config, "").trainer.epochs == (20 if target == "vertex" else 80)
 
 
 def test_spec_loads_back_with_the_kfp_sdk(compiled):

@@ -70,7 +70,9 @@ def test_pushed_model_classifies_a_jpeg(world):
     photos = os.path.join(world["first_export"], "photos")
     photo_dir = os.path.join(photos, sorted(os.listdir(photos))[0])
     jpeg = open(os.path.join(photo_dir, os.listdir(photo_dir)[0]), "rb").read()
-    result = model.signatures["serving_default"](image_bytes=tf.constant([jpeg]))
+    result = model.signatures["serving_default"](
+        image_bytes=tf.constant([jpeg]), latitude=tf.constant([np.nan]), longitude=tf.constant([np.nan]),
+        day_of_year=tf.constant([0], tf.int64))
     scores = result["top_scores"].numpy()[0]
     assert np.all(np.diff(scores) <= 0) and 0 < scores.sum() <= 1.0001
     taxonomy = open(os.path.join(release, "taxonomy.csv")).read()
@@ -99,3 +101,55 @@ def test_missing_export_is_an_input_error(tmp_path):
     assert result.returncode == 2
     assert "status: input_error" in result.stdout and str(tmp_path / "nope") in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def _first_release(world) -> str:
+    return os.path.join(world["root"], "releases", "1")
+
+
+def _a_sample_jpeg(world) -> bytes:
+    photos = os.path.join(world["first_export"], "photos")
+    photo_dir = os.path.join(photos, sorted(os.listdir(photos))[0])
+    return open(os.path.join(photo_dir, os.listdir(photo_dir)[0]), "rb").read()
+
+
+def test_first_release_ships_the_location_prior_and_the_gate_compares_it(world):
+    release = _first_release(world)
+    assert os.path.isdir(os.path.join(release, "geo")), "the first release has no geo/"
+    assert os.path.exists(os.path.join(release, "thresholds.csv"))
+    card = json.load(open(os.path.join(release, "model_card.json")))
+    assert card["geo_prior"]["status"] == "trained"
+    summary, _ = world["runs"]["first"]
+    gate = json.load(open(summary["reports"]["gate_report_json"]))
+    prior = gate["geo_prior"]
+    assert prior["status"] == "trained" and prior["n_located"] > 0
+    assert prior["prior_top1"] >= prior["vision_top1"], prior
+    if prior["vision_top1"] < 1:  # the sample's taxa have distinct ranges: the prior must raise top-1
+        assert prior["prior_top1"] > prior["vision_top1"], prior
+    assert {t["name"]: t for t in gate["thresholds"]}["geo_prior_top1"]["passed"]
+    assert "Location prior" in open(os.path.join(release, "gate_report.html")).read()
+
+
+def test_served_model_without_a_location_equals_vision_alone(world):
+    release = _first_release(world)
+    jpeg = tf.constant([_a_sample_jpeg(world)])
+    served = tf.saved_model.load(os.path.join(release, "serving")).signatures["serving_default"](
+        image_bytes=jpeg, latitude=tf.constant([np.nan]), longitude=tf.constant([np.nan]),
+        day_of_year=tf.constant([0], tf.int64))
+    vision = tf.saved_model.load(os.path.join(release, "vision")).signatures["serving_default"](image_bytes=jpeg)
+    np.testing.assert_allclose(served["probabilities"].numpy(), vision["probabilities"].numpy(), atol=1e-6)
+    np.testing.assert_array_equal(served["top_taxon_ids"].numpy(), vision["top_taxon_ids"].numpy())
+
+
+def test_predict_on_the_first_release(world, shared_data):
+    folder = shared_data / "real-photos-sample" / "photos"
+    photo = folder / sorted(os.listdir(folder))[0]
+    photo = str(photo / os.listdir(photo)[0])
+    result = subprocess.run([sys.executable, "-m", "pipeline.predict", "--release", _first_release(world), photo,
+                             "--json"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    suggestions = data["photos"][0]["suggestions"]
+    assert len(suggestions) == 5 and data["location"] is None and data["geo"] == "trained"
+    taxonomy = open(os.path.join(_first_release(world), "taxonomy.csv")).read()
+    assert all(str(s["taxon_id"]) in taxonomy and s["name"] for s in suggestions)

@@ -28,7 +28,8 @@ def drift_thresholds(validation: ValidationConfig) -> dict[str, tuple[str, float
 
 def skew_thresholds(validation: ValidationConfig) -> dict[str, tuple[str, float]]:
     """feature -> (comparator, threshold) between the train and eval splits."""
-    thresholds = {name: (LINF, validation.train_eval_skew_linf) for name in (features.LEAF_TAXON_ID, features.ICONIC_TAXON)}
+    categorical = (features.LEAF_TAXON_ID, features.ICONIC_TAXON)
+    thresholds = {name: (LINF, validation.train_eval_skew_linf) for name in categorical}
     return {**thresholds, **{name: (JSD, NUMERIC_DRIFT_JSD) for name in NUMERIC_FEATURES}}
 
 

@@ -71,15 +71,17 @@ def drift_and_skew(statistics: Mapping[str, Statistics], schema: schema_pb2.Sche
         return {name: value for name, value in chosen.items() if taxa_counted or name != features.LEAF_TAXON_ID}
 
     train = statistics.get("train")
-    measurements, findings = [], []
+    comparisons = []
     if train is not None and baseline is not None:
-        result = drift.compare(train, schema, thresholds(drift.drift_thresholds(config)),
-                               f"train vs release {baseline_release}", previous=baseline)
-        measurements, findings = measurements + result[0], findings + result[1]
+        comparisons.append((f"train vs release {baseline_release}", drift.drift_thresholds(config),
+                            {"previous": baseline}))
     if train is not None and "eval" in statistics:
-        result = drift.compare(train, schema, thresholds(drift.skew_thresholds(config)), "train vs eval",
-                               serving=statistics["eval"])
-        measurements, findings = measurements + result[0], findings + result[1]
+        comparisons.append(("train vs eval", drift.skew_thresholds(config), {"serving": statistics["eval"]}))
+    measurements, findings = [], []
+    for comparison, chosen, against in comparisons:
+        figures, above_threshold = drift.compare(train, schema, thresholds(chosen), comparison, **against)
+        measurements += figures
+        findings += above_threshold
     return measurements, findings
 
 
@@ -106,7 +108,8 @@ def validate(anomalies: Mapping[str, anomalies_pb2.Anomalies], statistics: Mappi
     blocking, warnings = split_verdict(
         [(row, True) for row in checked] + [(row, config.block_on_drift) for row in drifted]
         + [(row, False) for row in notes], config.warn_only)
-    baseline_counts = int_value_counts(baseline, features.LEAF_TAXON_ID) if baseline is not None else None
+    counted_before = baseline is not None and taxa_counted
+    baseline_counts = int_value_counts(baseline, features.LEAF_TAXON_ID) if counted_before else None
     return {
         "passed": not blocking, "anomalies": blocking, "warnings": warnings,
         "block_on_drift": config.block_on_drift,
@@ -128,8 +131,9 @@ def _anomalies_of(artifact, split: str) -> anomalies_pb2.Anomalies:
 
 
 @component
-def ValidationGate(anomalies: InputArtifact[ExampleAnomalies], statistics: InputArtifact[ExampleStatistics],  # noqa: N802
-                   schema: InputArtifact[Schema], taxonomy: InputArtifact[Taxonomy], config_json: Parameter[str],
+def ValidationGate(anomalies: InputArtifact[ExampleAnomalies],  # noqa: N802
+                   statistics: InputArtifact[ExampleStatistics], schema: InputArtifact[Schema],
+                   taxonomy: InputArtifact[Taxonomy], config_json: Parameter[str],
                    config_overrides: Parameter[str], report: OutputArtifact[ValidationReport],
                    baseline_statistics: InputArtifact[ExampleStatistics] = None) -> None:
     """Writes the report; raises ValidationFailed on blocking anomalies.

@@ -35,15 +35,14 @@ from components import features
 from components.artifacts import Taxonomy
 from components.geo_prior import export as geo_export, scoring
 from components.serving import geo_map
+from components.serving.info import GEO_DISABLED, GEO_NONE, GEO_TRAINED, write_serving_info
 from components.taxonomy_file import leaf_taxa, read_rows
 from components.trainer.export import TAXONOMY_FILE
 from pipeline.config import resolve_config
 
-INFO_FILE = "assets/serving_info.json"
 THRESHOLDS_ASSET = "assets/thresholds.csv"
 GEO_MAP_FILE = "geo_map.png"  # beside Format-Serving in the artifact, not inside the model
 GEO_MAP_INFO_FILE = "geo_map.json"
-GEO_TRAINED, GEO_NONE, GEO_DISABLED = "trained", "none", "disabled"
 DEFAULT_TOP_K = 10
 
 PHOTO_SIGNATURE = [tf.TensorSpec([None], tf.string, name="image_bytes"),
@@ -187,8 +186,7 @@ def compose_serving(vision_dir: str, geo_dir: Optional[str], taxonomy_path: str,
         if map_dir:
             info["map"] = _write_geo_map(geo, os.path.join(geo_dir, geo_export.THRESHOLDS_FILE),
                                          dict(zip(taxon_ids, names)), map_dir)
-    with tf.io.gfile.GFile(os.path.join(export_dir, INFO_FILE), "w") as f:
-        json.dump(info, f, indent=2)
+    write_serving_info(export_dir, info)
     return info
 
 
@@ -205,15 +203,6 @@ def _write_geo_map(geo, thresholds_path: str, names: dict[int, str], map_dir: st
     with tf.io.gfile.GFile(os.path.join(map_dir, GEO_MAP_INFO_FILE), "w") as f:
         json.dump(description, f, indent=2)
     return description
-
-
-def read_serving_info(model_dir: str) -> dict:
-    """`assets/serving_info.json` of a composed model; {} for a plain vision model (older releases)."""
-    path = os.path.join(model_dir, INFO_FILE)
-    if not tf.io.gfile.exists(path):
-        return {}
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
 
 
 @component

@@ -31,7 +31,9 @@ def vision_dataset(file_patterns: list[str], num_classes: int, image_size: int, 
     """(uint8 images [b, s, s, 3], one-hot labels [b, classes]) batches.
 
     Training: shuffle, fused decode-and-crop, flip, resize; evaluation: central crop, resize.
-    Every map is parallel; batches are prefetched.
+    Every map is parallel; labels are one-hot encoded per batch; batches are prefetched. Each op inside
+    a map runs on one thread: the parallel map already keeps every core busy, and splitting small ops
+    across threads only adds hand-offs (benchmarks/input_pipeline.py).
     """
     records = _records(file_patterns, training, seed)
     if training:
@@ -42,12 +44,18 @@ def vision_dataset(file_patterns: list[str], num_classes: int, image_size: int, 
 
     def parse(serialized):
         example = tf.io.parse_single_example(serialized, VISION_FEATURES)
-        image = preprocess(example[features.IMAGE], image_size)
-        return image, tf.one_hot(example[features.LABEL], num_classes)
+        return preprocess(example[features.IMAGE], image_size), example[features.LABEL]
 
+    def one_hot(images, labels):
+        return images, tf.one_hot(labels, num_classes)
+
+    options = tf.data.Options()
+    options.threading.max_intra_op_parallelism = 1
     return (records.map(parse, num_parallel_calls=AUTOTUNE, deterministic=not training)
             .batch(batch_size, drop_remainder=training)
-            .prefetch(AUTOTUNE))
+            .map(one_hot)
+            .prefetch(AUTOTUNE)
+            .with_options(options))
 
 
 def count_records(file_patterns: list[str]) -> int:

@@ -1,0 +1,438 @@
+"""The composed serving model, the gate's prior check and report section, and `inatvision predict`.
+
+Hand-made tiny models (a colour classifier exported by the vision Trainer's export, a random geo network
+exported by the geo export) composed once per module; no pipeline runs.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+from click.testing import CliRunner
+
+from components.evaluator import taxon_metrics
+from components.geo_prior import export as geo_export, model as geo_model, scoring
+from components.pusher import release_layout
+from components.release_gate import component as gate_component
+from components.release_gate.decision import GateInputs, GateResult, evaluate_gate, geo_prior_check, geo_prior_comparison
+from components.release_gate.report import load_gate_result_json, write_gate_report
+from components.serving import compose, info as serving_info
+from components.taxonomy_file import read_rows
+from components.trainer import export as vision_export
+from pipeline.config import GateConfig, GeoConfig
+from pipeline.predict import predict_command
+from tests import examples_factory
+
+LEAVES = [101, 102, 103]
+GENUS, KINGDOM = 900, 47126
+IMAGE_SIZE = 32
+THRESHOLDS = np.array([0.3, 0.5, 0.0], np.float32)
+PRESENCES = np.array([5, 9, 0])  # leaf 103 has none: served geo score 1 everywhere
+# (latitude, longitude): three places, one out of range (no location), one unknown
+LATITUDES = np.array([45.0, -30.0, 10.0, 95.0, np.nan, 0.0], np.float32)
+LONGITUDES = np.array([10.0, 140.0, -70.0, 0.0, np.nan, 179.5], np.float32)
+
+
+def colour_classifier() -> keras.Model:
+    """uint8 photos to 3 classes by mean colour: red, green, blue."""
+    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=tf.uint8)
+    x = keras.layers.Rescaling(1 / 255.0)(images)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    probabilities = keras.layers.Dense(3, activation="softmax", name="probabilities")(x)
+    model = keras.Model(images, probabilities)
+    model.get_layer("probabilities").set_weights([6.0 * np.eye(3, dtype=np.float32), np.zeros(3, np.float32)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("serving"))
+    taxonomy = os.path.join(tmp, "taxonomy.csv")
+    examples_factory.write_taxonomy(taxonomy, LEAVES, genus_id=GENUS)
+    vision_dir, geo_dir, no_geo_dir = (os.path.join(tmp, name) for name in ("vision", "geo", "no-geo"))
+    vision_export.export_classifier(colour_classifier(), vision_dir, taxonomy, IMAGE_SIZE, top_k=10)
+    keras.utils.set_random_seed(1)
+    network = geo_model.build_geo_network(len(LEAVES), GeoConfig(hidden_units=16, residual_blocks=1))
+    geo_export.export_geo_prior(network, geo_dir, taxonomy, LEAVES, THRESHOLDS, PRESENCES, use_date=False)
+    geo_export.write_no_locations_marker(no_geo_dir, "No training example has coordinates; no geo prior was trained.")
+    composed, vision_only = os.path.join(tmp, "composed"), os.path.join(tmp, "vision-only")
+    info = compose.compose_serving(vision_dir, geo_dir, taxonomy, composed, 0.005, map_dir=os.path.join(tmp, "map"))
+    vision_only_info = compose.compose_serving(vision_dir, no_geo_dir, taxonomy, vision_only, 0.005,
+                                               map_dir=os.path.join(tmp, "map-none"))
+    return {"tmp": tmp, "taxonomy": taxonomy, "vision": vision_dir, "geo": geo_dir, "composed": composed,
+            "vision_only": vision_only, "info": info, "vision_only_info": vision_only_info,
+            "tree": scoring.TaxonTree.from_rows(read_rows(taxonomy))}
+
+
+def photos(n: int) -> list[bytes]:
+    return [examples_factory.jpeg(examples_factory.COLOURS[i % 3], seed=i) for i in range(n)]
+
+
+def serve(model_dir: str, images, latitudes, longitudes, days=None) -> dict:
+    signature = tf.saved_model.load(model_dir).signatures["serving_default"]
+    n = len(images)
+    result = signature(image_bytes=tf.constant(images), latitude=tf.constant(latitudes, tf.float32),
+                       longitude=tf.constant(longitudes, tf.float32),
+                       day_of_year=tf.constant(days if days is not None else [0] * n, tf.int64))
+    return {key: value.numpy() for key, value in result.items()}
+
+
+def vision_alone(models, images) -> dict:
+    signature = tf.saved_model.load(models["vision"]).signatures["serving_default"]
+    return {key: value.numpy() for key, value in signature(image_bytes=tf.constant(images)).items()}
+
+
+def geo_scores(models, latitudes, longitudes) -> np.ndarray:
+    signature = tf.saved_model.load(models["geo"]).signatures["serving_default"]
+    return signature(latitude=tf.constant(latitudes, tf.float32), longitude=tf.constant(longitudes, tf.float32),
+                     day_of_year=tf.zeros([len(latitudes)], tf.int64))["geo_scores"].numpy()
+
+
+def test_without_a_location_the_served_scores_are_vision_alone(models):
+    images = photos(4)
+    nan = [np.nan] * 4
+    served = serve(models["composed"], images, nan, nan)
+    vision = vision_alone(models, images)
+    assert set(served) == set(compose.OUTPUT_KEYS)
+    np.testing.assert_allclose(served["probabilities"], vision["probabilities"], atol=1e-6)
+    np.testing.assert_allclose(served["vision_probabilities"], vision["probabilities"], atol=1e-6)
+    np.testing.assert_allclose(served["top_scores"], vision["top_scores"], atol=1e-6)
+    for key in ("top_class_ids", "top_taxon_ids", "top_names"):
+        np.testing.assert_array_equal(served[key], vision[key])
+    np.testing.assert_array_equal(served["vision_top_taxon_ids"], vision["top_taxon_ids"])
+    assert served["top_taxon_ids"][:, 0].tolist() == [101, 102, 103, 101]  # red, green, blue, red
+    assert not served["nearby"].any()
+
+
+def test_with_locations_the_scores_are_scoring_combine_of_both_models(models):
+    images = photos(len(LATITUDES))
+    served = serve(models["composed"], images, LATITUDES, LONGITUDES)
+    vision = vision_alone(models, images)["probabilities"]
+    located = np.array([True, True, True, False, False, True])  # 95 degrees is out of range
+    safe_lat, safe_lng = np.where(located, LATITUDES, 0), np.where(located, LONGITUDES, 0)
+    geo = geo_scores(models, safe_lat, safe_lng)
+    np.testing.assert_array_equal(geo[:, 2], 1.0)  # no presences: present everywhere
+    expected = scoring.combine(vision, geo, located, 0.005).numpy()
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-6)
+    np.testing.assert_allclose(served["probabilities"][~located], vision[~located], atol=1e-6)
+    np.testing.assert_allclose(served["vision_probabilities"], vision, atol=1e-6)
+    order = np.argsort(-expected, axis=1, kind="stable")
+    np.testing.assert_allclose(served["top_scores"], np.take_along_axis(expected, order, 1), atol=1e-6)
+    np.testing.assert_array_equal(served["top_taxon_ids"], np.array(LEAVES)[served["top_class_ids"]])
+    nearby = scoring.expected_nearby(geo, THRESHOLDS).numpy() & located[:, None]
+    np.testing.assert_array_equal(served["nearby"], np.take_along_axis(nearby, served["top_class_ids"], 1))
+    ancestor = scoring.common_ancestor(expected, models["tree"])
+    np.testing.assert_array_equal(served["common_ancestor_taxon_id"], ancestor.taxon_id.numpy())
+    np.testing.assert_allclose(served["common_ancestor_score"], ancestor.score.numpy(), atol=1e-6)
+    assert set(served["common_ancestor_taxon_id"].tolist()) == {GENUS}  # the genus holds every leaf
+    assert set(served["common_ancestor_name"].tolist()) == {b"Genus"}
+
+
+def test_the_examples_signature_reads_the_location_from_the_example(models):
+    images = photos(3)
+    records = [examples_factory.example(0, 101, images[0], 1, lat=45.0, lng=10.0).SerializeToString(),
+               examples_factory.example(1, 102, images[1], 2).SerializeToString(),  # no coordinates
+               examples_factory.example(2, 103, images[2], 3, lat=-30.0, lng=140.0).SerializeToString()]
+    loaded = tf.saved_model.load(models["composed"])
+    by_example = {k: v.numpy() for k, v in loaded.signatures["serving_examples"](examples=tf.constant(records)).items()}
+    by_photo = serve(models["composed"], images, [45.0, np.nan, -30.0], [10.0, np.nan, 140.0], [153, 153, 153])
+    for key in ("probabilities", "top_scores", "common_ancestor_score"):
+        np.testing.assert_allclose(by_example[key], by_photo[key], atol=1e-6)
+    np.testing.assert_array_equal(by_example["nearby"], by_photo["nearby"])
+    np.testing.assert_allclose(by_example["probabilities"][1], vision_alone(models, images[1:2])["probabilities"][0],
+                               atol=1e-6)
+
+
+def test_the_serving_folder_has_its_assets_and_says_whether_it_has_a_prior(models):
+    for name in ("assets/taxonomy.csv", "assets/thresholds.csv", serving_info.INFO_FILE):
+        assert os.path.exists(os.path.join(models["composed"], name)), name
+    info = serving_info.read_serving_info(models["composed"])
+    assert info == models["info"] and info["geo"] == "trained" and info["top_k"] == 3
+    assert models["info"]["map"]["taxon_id"] == 102  # the most presences
+    png = open(os.path.join(models["tmp"], "map", compose.GEO_MAP_FILE), "rb").read()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    assert "Species 102" in json.load(open(os.path.join(models["tmp"], "map", compose.GEO_MAP_INFO_FILE)))["caption"]
+
+
+def test_a_geo_export_without_locations_gives_a_vision_only_model_that_says_so(models):
+    info = models["vision_only_info"]
+    assert info["geo"] == "none" and "no geo prior" in info["explanation"] and "vision-only" in info["explanation"]
+    assert not os.path.exists(os.path.join(models["vision_only"], compose.THRESHOLDS_ASSET))
+    assert not os.path.exists(os.path.join(models["tmp"], "map-none"))
+    images = photos(3)
+    served = serve(models["vision_only"], images, [45.0, -30.0, 10.0], [10.0, 140.0, -70.0])
+    np.testing.assert_allclose(served["probabilities"], vision_alone(models, images)["probabilities"], atol=1e-6)
+    assert not served["nearby"].any()
+    assert compose.geo_status(None)[0] == "disabled"
+
+
+def test_geo_leaves_must_match_the_vision_leaves(models, tmp_path):
+    other = str(tmp_path / "taxonomy.csv")
+    examples_factory.write_taxonomy(other, [101, 102, 104])
+    with pytest.raises(ValueError, match="not the vision model's leaves"):
+        compose.compose_serving(models["vision"], models["geo"], other, str(tmp_path / "out"))
+
+
+# The gate: vision alone against vision with the prior, on test examples with coordinates.
+
+def gate_inputs(prior_rank, vision_rank, located):
+    n = len(prior_rank)
+    return GateInputs(leaf_taxon_id=np.arange(n) % 3 + 101, iconic_taxon=["Plantae"] * n, leaf_rank=["species"] * n,
+                      leaf_train_photos=[60] * n, candidate_rank=prior_rank, candidate_taxa={101: "a", 102: "b", 103: "c"},
+                      vision_rank=vision_rank, has_location=located)
+
+
+def test_the_prior_check_blocks_any_top1_loss_on_examples_with_coordinates():
+    located = np.array([True] * 8 + [False] * 4)
+    vision = np.array([1, 2, 2, 1, 1, 3, 1, 2] + [2, 2, 2, 2])
+    better = np.array([1, 1, 1, 1, 1, 2, 1, 1] + [1, 1, 1, 1])  # the unlocated rows cannot count
+    check = geo_prior_check(gate_inputs(better, vision, located), GateConfig())
+    assert check.passed and check.name == "geo_prior_top1" and check.n == 8
+    assert check.value == pytest.approx(7 / 8 - 4 / 8) and "gained" in check.explanation
+    worse = vision.copy()
+    worse[0] = 2  # one example lost, none gained
+    blocked = geo_prior_check(gate_inputs(worse, vision, located), GateConfig())
+    assert not blocked.passed and blocked.value == pytest.approx(-1 / 8) and "worse" in blocked.explanation
+    nowhere = geo_prior_check(gate_inputs(worse, vision, np.zeros(12, bool)), GateConfig())
+    assert nowhere.passed and nowhere.n == 0
+    comparison = geo_prior_comparison(gate_inputs(better, vision, located), "trained", "combined")
+    assert (comparison.n, comparison.n_located, comparison.gained, comparison.lost) == (12, 8, 3, 0)
+    assert comparison.vision_top1 == pytest.approx(0.5) and comparison.prior_top1 == pytest.approx(7 / 8)
+    plain = gate_inputs(better, vision, located)
+    plain.vision_rank = plain.has_location = None
+    assert geo_prior_check(plain, GateConfig()) is None
+
+
+def test_outcome_rows_carry_the_vision_rank_and_location_into_the_gate():
+    assert taxon_metrics.located(45.0, 10.0) and not taxon_metrics.located(None, 10.0)
+    assert not taxon_metrics.located(float("nan"), 1.0) and not taxon_metrics.located(91.0, 0.0)
+    rows = [list(taxon_metrics.outcome_key(101, "Plantae", "species", 60, 1, None, False, 2, True)) + [3],
+            list(taxon_metrics.outcome_key(102, "Plantae", "species", 60, 0, None, False, None, False)) + [2]]
+    inputs = gate_component.gate_inputs({"outcomes": rows, "confusions": []}, {101: "a", 102: "b"}, None, None)
+    assert inputs.vision_rank.tolist() == [2, 2, 2, 0, 0] and inputs.has_location.tolist() == [True] * 3 + [False] * 2
+    old_rows = [row[:7] + [row[-1]] for row in rows]  # evaluations written before the prior
+    assert gate_component.gate_inputs({"outcomes": old_rows, "confusions": []}, {}, None, None).vision_rank is None
+
+
+def test_the_report_shows_vision_alone_against_the_prior_with_the_map(tmp_path):
+    located = np.array([True] * 6 + [False] * 2)
+    inputs = gate_inputs(np.array([1, 1, 1, 2, 1, 1, 1, 0]), np.array([1, 2, 3, 2, 1, 0, 1, 0]), located)
+    check = geo_prior_check(inputs, GateConfig())
+    result = evaluate_gate(inputs, GateConfig(), extra_checks=[check], geo_prior=geo_prior_comparison(
+        inputs, "trained", "Vision scores are combined with the location prior.", "Geo scores of b (taxon 102)"))
+    assert result.blessed and result.thresholds[-1].name == "geo_prior_top1"
+    png = examples_factory.jpeg((1, 2, 3), 0)  # any image bytes
+    html_path, json_path = write_gate_report(result, tmp_path, geo_map_png=png)
+    html = html_path.read_text()
+    assert "Location prior" in html and "vision alone" in html and "Geo scores of b (taxon 102)" in html
+    assert html.count("data:image/png;base64,") == 3  # two figures of a first release and the map
+    data = json.loads(json_path.read_text())
+    assert data["geo_prior"]["prior_top1"] == pytest.approx(5 / 6) and data["geo_prior"]["vision_top1"] == pytest.approx(1 / 3)
+    assert load_gate_result_json(json_path) == result
+    assert GateResult.from_json({k: v for k, v in data.items() if k != "geo_prior"}).geo_prior is None
+    write_gate_report(result, tmp_path)  # a rebuild finds the map beside the JSON
+    assert html_path.read_text().count("data:image/png;base64,") == 3
+
+
+# `inatvision predict`
+
+@pytest.fixture(scope="module")
+def releases(models, tmp_path_factory):
+    """Release folders in the contract's layout, by hand: a vision-only one and one with the prior."""
+    root = tmp_path_factory.mktemp("releases")
+    made = {}
+    for name, serving in (("vision_only", models["vision_only"]), ("geo", models["composed"])):
+        release = root / name / "1"
+        shutil.copytree(serving, release / release_layout.SERVING_DIR)
+        shutil.copytree(models["vision"], release / release_layout.VISION_DIR)
+        shutil.copy(models["taxonomy"], release / "taxonomy.csv")
+        if name == "geo":
+            shutil.copytree(models["geo"], release / release_layout.GEO_DIR)
+            shutil.copy(os.path.join(models["geo"], geo_export.THRESHOLDS_FILE), release / "thresholds.csv")
+        (release / release_layout.MARKER).write_text("now\n")
+        made[name] = str(release)
+    return made
+
+
+@pytest.fixture(scope="module")
+def real_photo(shared_data):
+    folder = shared_data / "real-photos-sample" / "photos"
+    first = sorted(os.listdir(folder))[0]
+    return str(folder / first / sorted(os.listdir(folder / first))[0])
+
+
+def invoke(*args):
+    return CliRunner().invoke(predict_command, [str(arg) for arg in args])
+
+
+def test_predict_on_a_real_photo_with_a_vision_only_release(releases, real_photo):
+    result = invoke("--release", releases["vision_only"], real_photo, "--top", 2)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert real_photo in out and "no location: vision scores alone" in out and "location prior: none" in out
+    listed = [line for line in out.splitlines() if line.strip()[:3] in ("1. ", "2. ")]
+    assert len(listed) == 2 and all("Species 10" in line and "%" in line for line in listed)
+    assert "common ancestor: genus Genus (taxon 900)" in out
+    assert "nearby" not in out and "Traceback" not in result.output
+
+
+def test_predict_json_parses_and_matches_the_served_model(releases, real_photo, models):
+    result = invoke("--release", os.path.dirname(releases["vision_only"]), real_photo, real_photo, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["release"] == releases["vision_only"]  # a destination resolves to its newest release
+    assert data["geo"] == "none" and data["location"] is None and not data["location_used"]
+    assert len(data["photos"]) == 2
+    suggestions = data["photos"][0]["suggestions"]
+    assert [s["rank"] for s in suggestions] == [1, 2, 3]  # the release serves 3 of the default 5
+    scores = [s["score"] for s in suggestions]
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1.0, abs=1e-5)
+    assert {s["taxon_id"] for s in suggestions} == set(LEAVES) and all(s["nearby"] is None for s in suggestions)
+    assert data["photos"][0]["common_ancestor"] == {"taxon_id": GENUS, "name": "Genus", "rank": "genus",
+                                                    "score": pytest.approx(1.0, abs=1e-5)}
+    jpeg = open(real_photo, "rb").read()
+    nan = [np.nan]
+    assert scores[0] == pytest.approx(float(serve(models["vision_only"], [jpeg], nan, nan)["top_scores"][0, 0]),
+                                      abs=1e-6)
+
+
+def test_predict_with_a_location_flags_nearby_taxa_and_notes_an_unused_one(releases, real_photo):
+    result = invoke("--release", releases["geo"], real_photo, "--lat", 45, "--lng", 10, "--date", "2024-06-01",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["location_used"] and data["location"]["day_of_year"] == 153
+    assert all(isinstance(s["nearby"], bool) for s in data["photos"][0]["suggestions"])
+    text = invoke("--release", releases["geo"], real_photo, "--lat", 45, "--lng", 10).stdout
+    assert "at 45.00000, 10.00000" in text and "expected nearby" in text
+    vision_only = invoke("--release", releases["vision_only"], real_photo, "--lat", 45, "--lng", 10)
+    assert vision_only.exit_code == 0 and "the location is not used" in vision_only.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lat", 95, "--lng", 10], "--lat 95.0 is out of range"),
+    (["--lat", -10, "--lng", -181], "--lng -181.0 is out of range"),
+    (["--lat", 10], "--lat needs --lng"),
+    (["--lat", 10, "--lng", 10, "--date", "2024-13-40"], "YYYY-MM-DD"),
+])
+def test_predict_rejects_bad_coordinates_with_exit_2(releases, real_photo, args, message):
+    result = invoke("--release", releases["vision_only"], real_photo, *args)
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+
+
+def test_predict_rejects_bad_photos_naming_them_with_exit_2(releases, real_photo, tmp_path):
+    missing = tmp_path / "missing.jpg"
+    not_a_photo = tmp_path / "notes.jpg"
+    not_a_photo.write_text("this is not a photo")
+    result = invoke("--release", releases["vision_only"], real_photo, missing, not_a_photo)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{missing}: no such file" in result.stderr and f"{not_a_photo}: not a photo" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    no_release = invoke("--release", tmp_path, real_photo)
+    assert no_release.exit_code == 2 and "not a release" in no_release.stderr
+
+
+def test_predict_module_exits_2_on_out_of_range_coordinates(releases, real_photo):
+    process = subprocess.run([sys.executable, "-m", "pipeline.predict", "--release", releases["vision_only"],
+                              real_photo, "--lat", "12", "--lng", "500"], capture_output=True, text=True)
+    assert process.returncode == 2
+    assert process.stderr.strip().splitlines()[-1] == ("error: --lng 500.0 is out of range: a longitude is between "
+                                                       "-180 and 180 degrees")
+
+
+# The composed model in the Evaluator's metric and in the release.
+
+def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_path):
+    import tensorflow_model_analysis as tfma
+
+    from components.evaluator.component import adapt_eval_config
+    from components.evaluator.eval_config import build_eval_config
+
+    rows, photo_id = [], 1
+    for label, taxon in enumerate(LEAVES):
+        for i in range(4):
+            place = None if i == 3 else (45.0, 10.0) if i % 2 else (-30.0, 140.0)
+            rows.append(examples_factory.example(
+                label, taxon, examples_factory.jpeg(examples_factory.COLOURS[(label + i) % 3], photo_id), photo_id,
+                lat=place and place[0], lng=place and place[1]))
+            photo_id += 1
+    path = examples_factory.write_split(str(tmp_path / "Split-test"), rows)
+    eval_config = adapt_eval_config(build_eval_config(GateConfig(), with_baseline=False), None)
+    tfma.run_model_analysis(
+        eval_shared_model=tfma.default_eval_shared_model(models["composed"], eval_config=eval_config),
+        eval_config=eval_config, data_location=path, output_path=str(tmp_path / "evaluation"), file_format="tfrecords")
+    inputs = gate_component.gate_inputs(gate_component.taxon_outcomes(str(tmp_path / "evaluation")),
+                                        {t: f"Species {t}" for t in LEAVES}, None, None)
+
+    served = tf.saved_model.load(models["composed"]).signatures["serving_examples"](
+        examples=tf.constant([row.SerializeToString() for row in rows]))
+    expected = sorted(
+        (taxon, taxon_metrics.rank_of(taxon, prior), taxon_metrics.rank_of(taxon, vision), i % 4 != 3)
+        for i, (taxon, prior, vision) in enumerate(zip(np.repeat(LEAVES, 4), served["top_taxon_ids"].numpy(),
+                                                       served["vision_top_taxon_ids"].numpy())))
+    got = sorted(zip(inputs.leaf_taxon_id.tolist(), inputs.candidate_rank.tolist(), inputs.vision_rank.tolist(),
+                     inputs.has_location.tolist()))
+    assert got == expected
+    assert inputs.has_location.sum() == 9
+
+
+def test_the_pusher_releases_the_composed_model_and_the_next_run_finds_both(models, tmp_path):
+    from tfx.types import standard_artifacts
+
+    from components.artifacts import ExportReport, GateReport, Release, Taxonomy
+    from components.previous_release.component import PreviousRelease
+    from components.pusher.component import ReleasePusher
+    from components.trainer.component import _baseline_vision_model
+    from pipeline.config import build_config
+
+    def artifact(kind, uri, source=None):
+        made = kind()
+        made.uri = str(uri)
+        if source:
+            shutil.copytree(source, os.path.join(made.uri, "Format-Serving"))
+        return made
+
+    serving = artifact(standard_artifacts.Model, tmp_path / "compose", models["composed"])
+    serving.set_string_custom_property("geo", "trained")
+    serving.set_string_custom_property("geo_explanation", "combined with the prior")
+    blessing = artifact(standard_artifacts.ModelBlessing, tmp_path / "blessing")
+    blessing.set_int_custom_property("blessed", 1)
+    taxonomy = artifact(Taxonomy, tmp_path / "taxonomy")
+    os.makedirs(taxonomy.uri)
+    shutil.copy(models["taxonomy"], taxonomy.uri)
+    report = artifact(GateReport, tmp_path / "report")
+    os.makedirs(report.uri)
+    (tmp_path / "report" / "gate_report.json").write_text(json.dumps(
+        {"blessed": True, "summary": "ok", "overall": [{"candidate_top1": 0.9}],
+         "geo_prior": {"vision_top1": 0.7, "prior_top1": 0.9, "n_located": 10}}))
+    release = artifact(Release, tmp_path / "release")
+    destination = str(tmp_path / "releases")
+    ReleasePusher.test_call(
+        model=serving, blessing=blessing, gate_report=report, taxonomy=taxonomy,
+        export_report=artifact(ExportReport, tmp_path / "export_report"), destination=destination,
+        config_json=build_config("demo").to_json(), config_overrides="", release=release,
+        vision_model=artifact(standard_artifacts.Model, tmp_path / "vision", models["vision"]),
+        geo_model=artifact(standard_artifacts.Model, tmp_path / "geo", models["geo"]))
+    pushed = release.get_string_custom_property("path")
+    assert sorted(os.listdir(pushed)) == sorted(["serving", "vision", "geo", "thresholds.csv", "taxonomy.csv",
+                                                 "gate_report.json", "model_card.json", release_layout.MARKER])
+    assert serving_info.read_serving_info(os.path.join(pushed, "serving"))["geo"] == "trained"
+    assert os.path.exists(os.path.join(pushed, "vision", vision_export.KERAS_FILE))
+    card = json.load(open(os.path.join(pushed, "model_card.json")))
+    assert card["geo_prior"] == {"status": "trained", "explanation": "combined with the prior", "vision_top1": 0.7,
+                                 "prior_top1": 0.9, "examples_with_coordinates": 10}
+    assert card["model_fingerprint"] == release_layout.model_fingerprint(models["composed"])
+
+    baseline = artifact(standard_artifacts.Model, tmp_path / "baseline")
+    PreviousRelease.test_call(destination=destination, releases_state="", baseline_model=baseline)
+    baseline_serving = os.path.join(baseline.uri, "Format-Serving")
+    assert release_layout.model_fingerprint(baseline_serving) == baseline.get_string_custom_property(
+        "model_fingerprint")  # the Evaluator's "identical to the baseline" test compares serving models
+    assert serving_info.read_serving_info(baseline_serving)["geo"] == "trained"
+    assert _baseline_vision_model(baseline.uri) == release_layout.baseline_vision_dir(baseline.uri)
+    assert os.path.exists(os.path.join(_baseline_vision_model(baseline.uri), vision_export.KERAS_FILE))
