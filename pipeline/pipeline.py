@@ -6,6 +6,7 @@ import os
 from tfx import v1 as tfx
 
 from components.data_validation.curated_schema import CURATED_SCHEMA, CuratedSchema
+from components.data_validation.feature_statistics import statistics_options
 from components.data_validation.gate import ValidationGate
 from components.evaluator.component import TaxonEvaluator
 from components.evaluator.eval_config import build_eval_config
@@ -38,25 +39,27 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
     config_json = config.to_json()
     export = ExportExamples(export_dir=export_dir, config_json=config.sections_json("export"), photo_root=photo_root,
                             config_overrides=config_overrides, export_fingerprint=export_fingerprint)
-    statistics = tfx.components.StatisticsGen(examples=export.outputs["examples"])
     schema = CuratedSchema(taxonomy=export.outputs["taxonomy"], curated_schema_path=curated_schema_path)
+    statistics = tfx.components.StatisticsGen(examples=export.outputs["examples"], schema=schema.outputs["schema"],
+                                              stats_options=statistics_options())
     inferred_schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"]).with_id("InferredSchemaGen")
     validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
                                                 schema=schema.outputs["schema"])
+    previous = PreviousRelease(destination=push_destination, releases_state=releases_state)
     validation_gate = ValidationGate(anomalies=validator.outputs["anomalies"],
                                      statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"],
                                      taxonomy=export.outputs["taxonomy"],
+                                     baseline_statistics=previous.outputs["baseline_statistics"],
                                      config_json=config.sections_json("validation"),
                                      config_overrides=config_overrides)
     transform = tfx.components.Transform(
         examples=export.outputs["examples"], schema=schema.outputs["schema"],
         preprocessing_fn=TRANSFORM_MODULE, materialize=False)
     transform.add_upstream_node(validation_gate)
-    previous = PreviousRelease(destination=push_destination, releases_state=releases_state)
     trainer = TaxonTrainer(
         examples=export.outputs["examples"], taxonomy=export.outputs["taxonomy"],
         schema=schema.outputs["schema"], transform_graph=transform.outputs["transform_graph"],
-        base_model=previous.outputs["baseline_model"], run_fn=VISION_RUN_FN,
+        base_model=previous.outputs["baseline_model"] if config.trainer.warm_start else None, run_fn=VISION_RUN_FN,
         config_json=config.sections_json("trainer", "export"),
         config_overrides=config_overrides).with_id("Trainer")
     geo_models = {}
@@ -85,8 +88,9 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
     pusher = ReleasePusher(
         model=compose.outputs["model"], vision_model=trainer.outputs["model"], blessing=gate.outputs["blessing"],
         gate_report=gate.outputs["report"], taxonomy=export.outputs["taxonomy"], export_report=export.outputs["report"],
+        statistics=statistics.outputs["statistics"],
         destination=push_destination, config_json=config_json, config_overrides=config_overrides, **geo_models)
-    components = [export, statistics, schema, inferred_schema, validator, validation_gate, transform, previous,
+    components = [export, schema, statistics, inferred_schema, validator, previous, validation_gate, transform,
                   trainer] + ([geo_trainer] if geo_trainer else []) + [compose, evaluator, gate, pusher]
     data_steps = [export, statistics, transform, evaluator]
     for component in data_steps:

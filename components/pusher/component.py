@@ -17,10 +17,11 @@ import shutil
 import tensorflow as tf
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.types.standard_artifacts import Model, ModelBlessing
+from tfx.types.standard_artifacts import ExampleStatistics, Model, ModelBlessing
 from tfx.utils import path_utils
 
 from components.artifacts import ExportReport, GateReport, Release, Taxonomy
+from components.data_validation.baseline import copy_statistics_into_release
 from components.geo_prior.export import NO_LOCATIONS_FILE, THRESHOLDS_FILE
 from components.pusher import release_layout
 from pipeline.config import resolve_config
@@ -54,11 +55,12 @@ def model_card(config_json: str, export_report: dict, gate: dict, fingerprint: s
 
 
 def write_release(release_dir: str, model_dir: str, taxonomy_dir: str, report_dir: str, card: dict,
-                  geo_dir: str | None = None, vision_dir: str | None = None) -> None:
+                  geo_dir: str | None = None, vision_dir: str | None = None, statistics=None) -> None:
     """Fills a reserved version folder; the marker goes last.
 
     `model_dir` becomes `serving/`; `vision_dir` (default: `model_dir`) `vision/`; `geo_dir`, a trained geo
-    model, `geo/` and its thresholds `thresholds.csv`.
+    model, `geo/` and its thresholds `thresholds.csv`; `statistics` (StatisticsGen's artifact) `statistics/`,
+    the next run's drift baseline.
     """
     release_layout.copy_tree(vision_dir or model_dir, os.path.join(release_dir, release_layout.VISION_DIR))
     release_layout.copy_tree(model_dir, os.path.join(release_dir, release_layout.SERVING_DIR))
@@ -70,6 +72,8 @@ def write_release(release_dir: str, model_dir: str, taxonomy_dir: str, report_di
         source = os.path.join(report_dir, name)
         if tf.io.gfile.exists(source):
             tf.io.gfile.copy(source, os.path.join(release_dir, name))
+    if statistics is not None:
+        copy_statistics_into_release(statistics, release_dir)
     with tf.io.gfile.GFile(os.path.join(release_dir, release_layout.MODEL_CARD), "w") as f:
         json.dump(card, f, indent=2)
     with tf.io.gfile.GFile(os.path.join(release_dir, release_layout.MARKER), "w") as f:
@@ -89,7 +93,7 @@ def ReleasePusher(model: InputArtifact[Model], blessing: InputArtifact[ModelBles
                   export_report: InputArtifact[ExportReport], destination: Parameter[str],
                   config_json: Parameter[str], config_overrides: Parameter[str],
                   release: OutputArtifact[Release], vision_model: InputArtifact[Model] = None,
-                  geo_model: InputArtifact[Model] = None) -> None:
+                  geo_model: InputArtifact[Model] = None, statistics: InputArtifact[ExampleStatistics] = None) -> None:
     """Outcome in `release`'s custom properties: pushed (with version and path), not_blessed or no_change."""
     if blessing.get_int_custom_property("identical_to_baseline") == 1:
         release.set_string_custom_property("outcome", "no_change")
@@ -111,13 +115,15 @@ def ReleasePusher(model: InputArtifact[Model], blessing: InputArtifact[ModelBles
         lineage["vision_model_artifact_id"] = vision_model.id
     if geo_model is not None:
         lineage["geo_model_artifact_id"] = geo_model.id
+    if statistics is not None:
+        lineage["statistics_artifact_id"] = statistics.id
     geo = {"status": model.get_string_custom_property("geo") or ("trained" if geo_dir else "none"),
            "explanation": model.get_string_custom_property("geo_explanation")}
     card = model_card(config.to_json(), _read_json(os.path.join(export_report.uri, "export_report.json")), gate,
                       release_layout.model_fingerprint(model_dir), lineage, geo)
     version, release_dir = release_layout.reserve_next_version(destination)
     try:
-        write_release(release_dir, model_dir, taxonomy.uri, gate_report.uri, card, geo_dir, vision_dir)
+        write_release(release_dir, model_dir, taxonomy.uri, gate_report.uri, card, geo_dir, vision_dir, statistics)
     except Exception:
         if not release_dir.startswith(("gs://", "s3://")):
             shutil.rmtree(release_dir, ignore_errors=True)  # a half-written folder has no marker anyway
