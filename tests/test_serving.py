@@ -429,7 +429,9 @@ def test_the_pusher_releases_the_composed_model_and_the_next_run_finds_both(mode
     assert card["model_fingerprint"] == release_layout.model_fingerprint(models["composed"])
 
     baseline = artifact(standard_artifacts.Model, tmp_path / "baseline")
-    PreviousRelease.test_call(destination=destination, releases_state="", baseline_model=baseline)
+    baseline_statistics = artifact(standard_artifacts.ExampleStatistics, tmp_path / "baseline_statistics")
+    PreviousRelease.test_call(destination=destination, releases_state="", baseline_model=baseline,
+                              baseline_statistics=baseline_statistics)
     baseline_serving = os.path.join(baseline.uri, "Format-Serving")
     assert release_layout.model_fingerprint(baseline_serving) == baseline.get_string_custom_property(
         "model_fingerprint")  # the Evaluator's "identical to the baseline" test compares serving models
