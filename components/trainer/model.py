@@ -150,6 +150,8 @@ def warm_start_from(model: keras.Model, baseline: keras.Model, taxon_ids: list[i
 def precise_batchnorm(model: keras.Model, images: tf.data.Dataset, batches: int) -> int:
     """Replaces BatchNorm moving statistics by their exact average over `batches` batches of images.
 
+    `images` must be shuffled training batches: batches of a few classes each give class-biased statistics.
+
     "Precise BatchNorm" (Wu and Johnson, 2021): short runs end with moving averages that still
     remember their initial values. Returns the number of batches used.
     """
