@@ -32,7 +32,8 @@ def generated_photos(folder: str, species: int) -> list[str]:
 
 
 def write_examples(path: str, photos: list[bytes], num_classes: int, shards: int = 1) -> list[str]:
-    """Gzipped TFRecord shards of tf.Examples with the features the Trainer parses (image, label)."""
+    """TFRecord shards of tf.Examples with the features the Trainer parses (image, label), written as the
+    export writes them (plain, components/example_files.py)."""
     import tensorflow as tf
 
     from components import features
@@ -43,8 +44,8 @@ def write_examples(path: str, photos: list[bytes], num_classes: int, shards: int
     def feature_int(value):
         return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
-    paths = [f"{path}-{shard:05d}-of-{shards:05d}.gz" for shard in range(shards)]
-    writers = [tf.io.TFRecordWriter(p, options="GZIP") for p in paths]
+    paths = [f"{path}-{shard:05d}-of-{shards:05d}" for shard in range(shards)]
+    writers = [tf.io.TFRecordWriter(p) for p in paths]
     for index, jpeg in enumerate(photos):
         example = tf.train.Example(features=tf.train.Features(feature={
             features.IMAGE: feature_bytes(jpeg), features.IMAGE_FORMAT: feature_bytes(b"jpeg"),

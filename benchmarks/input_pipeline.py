@@ -2,9 +2,10 @@
 
     python -m benchmarks.input_pipeline --photos /work/shared/data/real-photos-sample/photos
 
-Writes the photos into a temporary gzipped TFRecord of tf.Examples (the features the Trainer parses), then
-reads it with `components.trainer.input_pipeline.vision_dataset(training=True)`: shuffle, parse, fused
-decode-and-crop, flip, resize to 299, uint8 batches of 32 (nothing decoded is cached). The reference is
+Writes the photos into a temporary TFRecord of tf.Examples (the features the Trainer parses, stored as the
+export stores them), then reads it with `components.trainer.input_pipeline.vision_dataset(training=True)`:
+shuffle, parse, fused decode-and-crop, resize to 299, uint8 batches of 32 (nothing decoded is cached; the
+random flip is the model's first layer, on the accelerator). The reference is
 `tf.io.decode_jpeg` of the same files in tf.data with parallel maps: whole-photo decoding alone, no crop.
 Each round times both, each from a fresh iterator after a warm-up, over `--passes` passes of the files;
 figures are medians over `--rounds`, and `ratio` is their quotient. The JSON line also gives each round's

@@ -6,7 +6,7 @@ The demo profile's model and optimizer (`pipeline/config.py`: Xception at 71 px,
 built and compiled as the Trainer does it (`components.trainer.model`). Photos: the generated sample export's
 (`pipeline.sample_export`, 300 to 500 px JPEGs like iNaturalist's medium size), or `--photos DIR`; they are
 written into a temporary gzipped TFRecord of tf.Examples and read by `input_pipeline.vision_dataset`
-(training=True: shuffle, fused decode-and-crop, flip, resize, uint8 batches). The in-memory reference is one
+(training=True: shuffle, fused decode-and-crop, resize, uint8 batches). The in-memory reference is one
 batch of uint8 images and one-hot labels repeated (`Dataset.from_tensors(...).repeat()`), so it costs nothing
 to produce. A first `fit` call traces the training step (about a minute here) and is not timed; each round
 then times `--steps` steps of one `fit` call per feed, from the end of the `--warmup-steps`-th step, and

@@ -2,8 +2,9 @@
 
 Truncated, zero-byte and non-image photos, a PNG named .jpg, CMYK and grayscale JPEGs, a
 10,000 x 10,000 photo, an export path with spaces and non-ASCII characters, rows with extra
-tabs or quotes and a taxa table with a cycle: the export completes, every rejected item is
-counted in the report, and the preview writes the same taxonomy.csv.
+tabs or quotes in every table, photo rows whose observation has no row, and a taxa table with a cycle: the
+export completes, every rejected item is counted in the report as the preview counts it, and the preview writes
+the same taxonomy.csv.
 """
 import io
 import json
@@ -24,6 +25,7 @@ from pipeline.config import build_config
 from pipeline.sample_export import write_sample_export
 
 DEMO_OVERRIDES = ["export.max_rejected_fraction=0.5"]
+ORPHAN_UUID = "no-such-observation"
 
 
 def _jpeg(mode: str, size=(400, 300), fmt="JPEG") -> bytes:
@@ -56,9 +58,16 @@ def spoil(export_dir: str) -> dict[str, str]:
     with open(os.path.join(export_dir, "observations.csv"), "a") as f:
         f.write("extra-tab-uuid\t1\t10.0\t10.0\t\t\t1\tresearch\t2020-01-01\n")  # an extra tab
         f.write('"quoted-uuid"\t1\t95.0\t10.0\t\t1\tresearch\t2020-01-01\n')  # latitude out of range
+    with open(os.path.join(export_dir, "photos.csv"), "a") as f:
+        f.write(f"orphan-1\t990001\t{ORPHAN_UUID}\t1\tjpg\tCC-BY\t\t\t0\n")  # no observation row at all
+        f.write(f"orphan-2\t990002\t{ORPHAN_UUID}\t1\tjpg\tCC-BY\t\t\t1\n")
+        f.write("of-rejected-1\t990003\tquoted-uuid\t1\tjpg\tCC-BY\t\t\t0\n")  # of rejected observation rows:
+        f.write("of-rejected-2\t990004\textra-tab-uuid\t1\tjpg\tCC-BY\t\t\t0\n")  # not without a row
+        f.write("extra-tab\t990005\textra-tab-uuid\t1\tjpg\tCC-BY\t\t\t0\t\n")  # an extra tab
     with open(os.path.join(export_dir, "taxa.csv"), "a") as f:
         f.write("900001\t48460/900002\t10\tspecies\tCyclus unus\ttrue\n")
         f.write("900002\t48460/900001\t10\tspecies\tCyclus duo\ttrue\n")
+        f.write("900003\t48460\t10\tspecies\tTabula extra\ttrue\t\n")  # an extra tab
     return chosen
 
 
@@ -83,19 +92,55 @@ def hostile(tmp_path_factory):
     return {"export": export_dir, "chosen": chosen, "examples": examples, "taxonomy": taxonomy, "report": report}
 
 
+@pytest.fixture(scope="module")
+def hostile_preview(hostile, tmp_path_factory):
+    out = tmp_path_factory.mktemp("preview")
+    return {"out": out, "summary": run_preview(hostile["export"], str(out), build_config("demo", DEMO_OVERRIDES).export)}
+
+
 def _read_examples(uri: str, split: str) -> list[tf.train.Example]:
-    pattern = os.path.join(uri, f"Split-{split}", "*.gz")
+    pattern = os.path.join(uri, f"Split-{split}", "data_tfrecord-*")
     return [tf.train.Example.FromString(r.numpy())
-            for r in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP")]
+            for r in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern))]
 
 
 def test_hostile_rows_are_counted_by_reason(hostile):
     rows = hostile["report"]["rejected"]["rows"]
-    assert rows.get("wrong_field_count") == 1
+    assert rows.get("wrong_field_count") == 3  # one in each table
     assert rows.get("latitude_out_of_range") == 1
     assert rows.get("ancestry_cycle", 0) >= 2
     examples = hostile["report"]["rejected_examples"]["rows"]
     assert any(line.startswith("observations.csv:") for line in examples["wrong_field_count"])
+
+
+def test_photo_rows_without_an_observation_row_are_counted(hostile):
+    """Two photo rows name an observation with no row; two others name rejected observation rows, and go with
+    those rows' rejections."""
+    with open(os.path.join(hostile["export"], "photos.csv")) as f:
+        lines = [line_no for line_no, line in enumerate(f, start=1) if f"\t{ORPHAN_UUID}\t" in line]
+    assert len(lines) == 2
+    report = hostile["report"]
+    assert report["rejected"]["rows"]["no_observation"] == 2
+    assert report["rejected_examples"]["rows"]["no_observation"] == [f"photos.csv:{line}" for line in lines]
+
+
+def _data_lines(export_dir: str) -> dict[str, int]:
+    counts = {}
+    for table in ("taxa", "photos", "observations"):
+        with open(os.path.join(export_dir, f"{table}.csv")) as f:
+            counts[table] = sum(1 for line in f if line.strip()) - 1  # less the header
+    return counts
+
+
+def test_preview_and_component_count_the_same_rows(hostile, hostile_preview):
+    report, preview = hostile["report"], hostile_preview["summary"]
+    assert report["rows_read"] == preview["rows_read"] == _data_lines(hostile["export"])
+    assert report["rejected"]["rows"] == preview["rejected"]
+    assert preview["rejected"]["no_observation"] == 2
+    assert report["rejected_examples"]["rows"] == preview["rejected_examples"]
+    # A reason in three tables: its rows in the order the preview reads the tables, not by file name.
+    assert [example.split(":")[0] for example in report["rejected_examples"]["rows"]["wrong_field_count"]] == [
+        "taxa.csv", "photos.csv", "observations.csv"]
 
 
 def test_bad_photos_are_rejected_or_converted(hostile):
@@ -133,11 +178,11 @@ def test_examples_carry_every_feature_and_splits_are_disjoint(hostile):
                 assert feats[features.QUALITY_GRADE].bytes_list.value[0] == b"research"
 
 
-def test_preview_writes_the_same_taxonomy(hostile, tmp_path):
-    run_preview(hostile["export"], str(tmp_path), build_config("demo", DEMO_OVERRIDES).export)
+def test_preview_writes_the_same_taxonomy(hostile, hostile_preview):
+    out = hostile_preview["out"]
     component = open(os.path.join(hostile["taxonomy"].uri, "taxonomy.csv"), "rb").read()
-    assert open(tmp_path / "taxonomy.csv", "rb").read() == component
-    assert open(tmp_path / "taxa_report.csv", "rb").read() == open(
+    assert open(out / "taxonomy.csv", "rb").read() == component
+    assert open(out / "taxa_report.csv", "rb").read() == open(
         os.path.join(hostile["taxonomy"].uri, "taxa_report.csv"), "rb").read()
 
 

@@ -51,6 +51,15 @@ def test_rejected_observations(line, reason):
     assert parse_observation(line, 27) == Rejection(reason, 27, "observations.csv")
 
 
+def test_a_rejected_row_still_names_its_observation():
+    """So that its photos are not counted as photos without an observation row (`no_observation`)."""
+    fields = "u1\t1\t1\t1\t\t5\tcasual\t\t2011-06-03".split("\t")
+    assert tables.parse_observation(fields, OBSERVATION_INDEX, 2).reason == "wrong_field_count"
+    assert tables.row_observation_uuid(fields, OBSERVATION_INDEX) == "u1"
+    assert tables.row_observation_uuid([" u2 "], {"photo_id": 0, "observation_uuid": 1}) == ""  # too short
+    assert tables.row_observation_uuid(["7", " u2 "], {"photo_id": 0, "observation_uuid": 1}) == "u2"
+
+
 def test_photo_rows():
     header = ["photo_uuid", "photo_id", "observation_uuid", "observer_id", "extension", "license", "width",
               "height", "position"]

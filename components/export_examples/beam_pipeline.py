@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 from typing import Iterable, NamedTuple
 
 import apache_beam as beam
@@ -18,12 +19,16 @@ from components import features
 from components.export_examples import photos as photo_checks, rules
 from components.export_examples.tables import (
     OBSERVATIONS, PHOTOS, REQUIRED_COLUMNS, TAXA, Observation, Photo, Rejection, Taxon, check_columns, iter_rows,
-    parse_observation, parse_photo, parse_taxon, photo_path, read_header,
+    parse_observation, parse_photo, parse_taxon, photo_path, read_header, row_observation_uuid,
 )
 from components.export_examples.taxonomy import Taxonomy
 
 MAX_EXAMPLES_PER_REASON = 5
 TALLY_FILE = "tally.jsonl"
+# The tables in the order the preview reads them, and their names in the report's `rows_read`. The examples of
+# a reason found in several tables list them in this order, then by line, as the preview lists them.
+TABLE_READ_ORDER = (TAXA, PHOTOS, OBSERVATIONS)
+ROWS_READ_NAMES = {TAXA: "taxa", PHOTOS: "photos", OBSERVATIONS: "observations"}
 
 
 class Event(NamedTuple):
@@ -34,21 +39,39 @@ class Event(NamedTuple):
     example: str = ""
 
 
+def _natural_key(example: str) -> tuple:
+    """Numbers compare as numbers: `observations.csv:9` before `observations.csv:10`, so the examples kept are
+    the first rows of a file, as the preview lists them."""
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", example)))
+
+
+def _example_key(example: str) -> tuple:
+    """`file:line` examples table by table in TABLE_READ_ORDER, then the others (photo ids, paths, uuids), each
+    in natural order."""
+    table = example.rpartition(":")[0]
+    rank = TABLE_READ_ORDER.index(table) if table in TABLE_READ_ORDER else len(TABLE_READ_ORDER)
+    return rank, _natural_key(example)
+
+
+def _first_examples(examples: Iterable[str]) -> list[str]:
+    return sorted(set(examples), key=_example_key)[:MAX_EXAMPLES_PER_REASON]
+
+
 class Tally(beam.CombineFn):
-    """Count and the first few examples (sorted, so the report is deterministic) per key."""
+    """Count and the first few examples (in the preview's order, so the report is deterministic) per key."""
 
     def create_accumulator(self):
         return 0, []
 
     def add_input(self, accumulator, example):
         count, examples = accumulator
-        return count + 1, sorted(set(examples + ([example] if example else [])))[:MAX_EXAMPLES_PER_REASON]
+        return count + 1, _first_examples(examples + ([example] if example else []))
 
     def merge_accumulators(self, accumulators):
         count, examples = 0, []
         for more_count, more_examples in accumulators:
             count += more_count
-            examples = sorted(set(examples + more_examples))[:MAX_EXAMPLES_PER_REASON]
+            examples = _first_examples(examples + more_examples)
         return count, examples
 
     def extract_output(self, accumulator):
@@ -70,6 +93,28 @@ def _read_table(pipeline, path: str, table: str, parse, label: str):
             | f"{label}Rows" >> beam.FlatMap(iter_rows)
             | f"{label}Spread" >> beam.Reshuffle()
             | f"{label}Parse" >> beam.Map(lambda row: (row[0], parse(row[1], header_index, row[0]))))
+
+
+def _parse_observation_row(fields: list[str], header_index: dict[str, int], line_no: int):
+    """(the uuid the row names, its Observation or Rejection): a rejected row still has its uuid, so that its
+    photos are not counted as photos without an observation row."""
+    return row_observation_uuid(fields, header_index), parse_observation(fields, header_index, line_no)
+
+
+def _rows_read(rows, table: str, label: str):
+    """The tally entry of the rows read from `table` (0 for an empty table)."""
+    return (rows
+            | f"{label}Read" >> beam.combiners.Count.Globally()
+            | f"{label}ReadKey" >> beam.Map(lambda count: (("rows_read", ROWS_READ_NAMES[table]), (count, []))))
+
+
+def _orphan_events(joined):
+    """Rejection events for the photo rows of an observation uuid that no observations.csv row names."""
+    _, rows = joined
+    if any(True for _ in rows["observations"]):
+        return
+    for line, _ in rows["photos"]:
+        yield _rejection_event(rules.orphan_photo_rejection(line))
 
 
 def _is_rejection(row) -> bool:
@@ -236,26 +281,32 @@ def build(pipeline, tables: dict[str, str], photo_root: str, config, examples_ur
     ]
 
     def keep_observation(row, tree):
-        line, observation = row
+        line, (uuid, observation) = row
         if isinstance(observation, Rejection):
-            return observation
-        return rules.observation_rejection(observation, line, tree) or observation
+            return uuid, observation
+        return uuid, rules.observation_rejection(observation, line, tree) or observation
 
-    observations = (_read_table(pipeline, tables[OBSERVATIONS], OBSERVATIONS, parse_observation, "Obs")
+    observation_rows = _read_table(pipeline, tables[OBSERVATIONS], OBSERVATIONS, _parse_observation_row, "Obs")
+    observations = (observation_rows  # (uuid, Observation or Rejection)
                     | "KnownTaxon" >> beam.Map(keep_observation, beam.pvalue.AsSingleton(taxonomy)))
-    photo_rows = (_read_table(pipeline, tables[PHOTOS], PHOTOS, parse_photo, "Photos")
-                  | "PhotoRow" >> beam.Map(lambda row: row[1]))
+    photo_rows = _read_table(pipeline, tables[PHOTOS], PHOTOS, parse_photo, "Photos")  # (line, Photo or Rejection)
+    read_counts = [_rows_read(taxa_rows, TAXA, "Taxa"), _rows_read(observation_rows, OBSERVATIONS, "Obs"),
+                   _rows_read(photo_rows, PHOTOS, "Photos")]
     events += [
-        observations | "BadObs" >> beam.Filter(lambda row: isinstance(row, Rejection)) | "ObsEv" >> beam.Map(_rejection_event),
-        photo_rows | "BadPhotos" >> beam.Filter(lambda row: isinstance(row, Rejection)) | "PhotoEv" >> beam.Map(_rejection_event),
+        observations | "BadObs" >> beam.Filter(_is_rejection) | "ObsEv" >> beam.Map(lambda kv: _rejection_event(kv[1])),
+        photo_rows | "BadPhotos" >> beam.Filter(_is_rejection) | "PhotoEv" >> beam.Map(lambda row: _rejection_event(row[1])),
     ]
-    grouped = ({
-        "observations": observations | "GoodObs" >> beam.Filter(lambda row: isinstance(row, Observation))
-        | "ObsByUuid" >> beam.Map(lambda o: (o.uuid, o)),
-        "photos": photo_rows | "GoodPhotos" >> beam.Filter(lambda row: isinstance(row, Photo))
-        | "PhotoByUuid" >> beam.Map(lambda p: (p.observation_uuid, p)),
-    } | "Join" >> beam.CoGroupByKey()
-        | "Pair" >> beam.Map(lambda kv: (kv[0], (kv[1]["observations"], kv[1]["photos"]))))
+    # Every observation row with a uuid joins its photos, a rejected one as None: photos that meet no row at
+    # all are counted (no_observation), those of a rejected row go with its rejection.
+    joined = ({
+        "observations": observations | "ObsWithUuid" >> beam.Filter(lambda kv: kv[0])
+        | "ObsByUuid" >> beam.Map(lambda kv: (kv[0], kv[1] if isinstance(kv[1], Observation) else None)),
+        "photos": photo_rows | "GoodPhotos" >> beam.Filter(lambda row: isinstance(row[1], Photo))
+        | "PhotoByUuid" >> beam.Map(lambda row: (row[1].observation_uuid, row)),
+    } | "Join" >> beam.CoGroupByKey())
+    events.append(joined | "Orphans" >> beam.FlatMap(_orphan_events))
+    grouped = joined | "Pair" >> beam.Map(lambda kv: (kv[0], (
+        [o for o in kv[1]["observations"] if o is not None], [photo for _, photo in kv[1]["photos"]])))
 
     counted = grouped | "Count" >> beam.FlatMap(_count_fn, allowed).with_outputs("events", main="counts")
     counts = (counted.counts
@@ -289,15 +340,17 @@ def build(pipeline, tables: dict[str, str], photo_root: str, config, examples_ur
              | f"Only{split}" >> beam.Filter(lambda kv, s=split: kv[0] == s)
              | f"Bytes{split}" >> beam.Map(lambda kv: kv[1])
              | f"Write{split}" >> beam.io.WriteToTFRecord(
-                 os.path.join(examples_uri, f"Split-{split}", "data_tfrecord"), file_name_suffix=".gz",
-                 compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+                 os.path.join(examples_uri, f"Split-{split}", "data_tfrecord"),
+                 compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED))  # JPEGs: gzip gains nothing
     split_leaf_counts = (kept
                          | "SplitLeaf" >> beam.Map(lambda r: Event("leaf_photos", f"{r.split}:{r.leaf_taxon_id}")))
     events.append(split_leaf_counts)
-    _ = (events
-         | "AllEvents" >> beam.Flatten()
-         | "EventKey" >> beam.Map(lambda e: ((e.category, e.reason), e.example))
-         | "Tally" >> beam.CombinePerKey(Tally())
+    tallies = (events
+               | "AllEvents" >> beam.Flatten()
+               | "EventKey" >> beam.Map(lambda e: ((e.category, e.reason), e.example))
+               | "Tally" >> beam.CombinePerKey(Tally()))
+    _ = ([tallies, *read_counts]
+         | "AllTallies" >> beam.Flatten()
          | "TallyJson" >> beam.Map(_tally_line)
          | "WriteTally" >> beam.io.WriteToText(os.path.join(tally_dir, "tally"), file_name_suffix=".jsonl",
                                                shard_name_template=""))

@@ -63,7 +63,7 @@ class ExportExamplesExecutor(base_beam_executor.BaseBeamExecutor):
                                 examples.uri, taxonomy.uri, tally_dir)
         examples.split_names = artifact_utils.encode_split_names(list(features.SPLITS))
         examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
-        examples.set_string_custom_property("file_format", "tfrecords_gzip")
+        examples.set_string_custom_property("file_format", "tfrecords_gzip")  # TFX: TFRecords, compression by name
         num_classes = len(leaf_taxa(os.path.join(taxonomy.uri, "taxonomy.csv"))[0])
         taxonomy.set_int_custom_property("num_classes", num_classes)
         summary = report.build_report(export_dir, config, beam_pipeline.read_tally(tally_dir), num_classes)

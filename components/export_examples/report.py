@@ -39,6 +39,8 @@ def build_report(export_dir: str, config, tally: dict, num_classes: int) -> dict
         "num_classes": num_classes,
         "examples_per_split": {split: tally.get("examples", {}).get(split, {}).get("count", 0)
                                for split in features.SPLITS},
+        "rows_read": {table: tally.get("rows_read", {}).get(table, {}).get("count", 0)
+                      for table in ("taxa", "photos", "observations")},  # data lines, as the preview counts
         "rejected": {
             "rows": _counts(tally.get("rows_rejected", {})),
             "photos": rejected,

@@ -14,7 +14,7 @@ import io
 from typing import Iterable, Mapping, NamedTuple, Optional, Sequence, TypeVar, Union
 
 from components import features
-from components.export_examples.tables import OBSERVATIONS, InputError, Observation, Photo, Rejection, open_text
+from components.export_examples.tables import OBSERVATIONS, PHOTOS, InputError, Observation, Photo, Rejection, open_text
 from components.export_examples.taxonomy import GENUS_LEVEL, LIFE_TAXON_ID, RANK_LEVELS, SPECIES_LEVEL, Taxonomy
 
 CASUAL = "casual"
@@ -23,6 +23,9 @@ NO_ALLOWED_PHOTO = "no_allowed_photo"  # photos exist, none with an allowed lice
 LICENSE_NOT_ALLOWED = "license_not_allowed"
 LICENSE_UNKNOWN = "license_unknown"  # empty licence column; allowed only when `licenses` lists "unknown"
 UNKNOWN_TAXON = "unknown_taxon"
+# A photos.csv row whose observation has no row in observations.csv at all; a photo of a rejected observation row
+# is not one (the row's rejection counts it). Counted with the rejected rows, by photos.csv line.
+NO_OBSERVATION = "no_observation"
 EXCLUDED_TAXON = "excluded_taxon"
 INNER_NODE = "inner_node"
 BELOW_CUTOFF = "below_cutoff"
@@ -65,6 +68,11 @@ def observation_rejection(observation: Observation, line_no: int, taxonomy: Taxo
     if observation.taxon_id in taxonomy:
         return None
     return Rejection(UNKNOWN_TAXON, line_no, OBSERVATIONS)
+
+
+def orphan_photo_rejection(line_no: int) -> Rejection:
+    """A photos.csv row (at `line_no`) whose observation has no row in observations.csv (`no_observation`)."""
+    return Rejection(NO_OBSERVATION, line_no, PHOTOS)
 
 
 def count_observation(observation: Observation, has_allowed_photo: bool) -> Union[tuple[int, bool], str]:

@@ -216,6 +216,14 @@ def _observation_problem(uuid, latitude, longitude, accuracy, taxon_id, grade) -
     return None
 
 
+def row_observation_uuid(fields: list[str], header_index: dict[str, int]) -> str:
+    """The `observation_uuid` a row of observations.csv or photos.csv names, as written (stripped), also for a
+    row its parser rejects; "" when the row is too short to have one. With it a photo row whose observation
+    row was rejected is not taken for one whose observation has no row at all (`rules.NO_OBSERVATION`)."""
+    position = header_index["observation_uuid"]
+    return fields[position].strip() if position < len(fields) else ""
+
+
 def parse_photo(fields: list[str], header_index: dict[str, int], line_no: int) -> Union[Photo, Rejection]:
     """One photos.csv row (`header_index` from `check_columns`)."""
     if len(fields) != len(header_index):

@@ -1,6 +1,6 @@
 """Image preprocessing shared by training, evaluation, serving and the benchmarks.
 
-The CPU part ends in uint8 (decode, crop, flip, resize); the float work (scaling to
+The CPU part ends in uint8 (decode, crop, resize); the rest (the random flip, scaling to
 [0, 1], colour jitter) runs as the model's first layers, where it is cheap. Training
 and evaluation differ in one op only: the crop. The exported serving signatures call
 `eval_image` itself, so served inputs are exactly the evaluation inputs.
@@ -24,7 +24,10 @@ def _resize_uint8(image: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def train_image(jpeg_bytes: tf.Tensor, size: int) -> tf.Tensor:
-    """Inception-style random crop decoded in one fused op, random flip, resize: uint8 [size, size, 3]."""
+    """Inception-style random crop decoded in one fused op, resize: uint8 [size, size, 3].
+
+    The random flip is the model's `random_flip` layer (components/trainer/model.py).
+    """
     shape = tf.io.extract_jpeg_shape(jpeg_bytes)
     begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
         shape,
@@ -39,7 +42,6 @@ def train_image(jpeg_bytes: tf.Tensor, size: int) -> tf.Tensor:
     height, width, _ = tf.unstack(crop_size)
     window = tf.stack([offset_y, offset_x, height, width])
     image = tf.io.decode_and_crop_jpeg(jpeg_bytes, window, channels=3)
-    image = tf.image.random_flip_left_right(image)
     return _resize_uint8(image, size)
 
 

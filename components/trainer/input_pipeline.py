@@ -1,9 +1,10 @@
-"""tf.data input pipelines over the Examples artifact's gzipped TFRecord shards."""
+"""tf.data input pipelines over the Examples artifact's TFRecord shards."""
 from __future__ import annotations
 
 import tensorflow as tf
 
 from components import features
+from components.example_files import read_shard
 from components.trainer.image_preprocessing import eval_image, train_image
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -21,7 +22,7 @@ def _files(file_patterns: list[str], shuffle: bool, seed: int | None) -> tf.data
 def _records(file_patterns: list[str], training: bool, seed: int | None) -> tf.data.Dataset:
     """Parallel reads across shards; order is fixed only for evaluation."""
     return _files(file_patterns, training, seed).interleave(
-        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
+        read_shard,
         cycle_length=AUTOTUNE, num_parallel_calls=AUTOTUNE, deterministic=not training)
 
 
@@ -30,7 +31,7 @@ def vision_dataset(file_patterns: list[str], num_classes: int, image_size: int, 
                    repeat: bool | None = None) -> tf.data.Dataset:
     """(uint8 images [b, s, s, 3], one-hot labels [b, classes]) batches.
 
-    Training: shuffle, fused decode-and-crop, flip, resize; evaluation: central crop, resize.
+    Training: shuffle, fused decode-and-crop, resize (the flip is a model layer); evaluation: central crop, resize.
     Every map is parallel; labels are one-hot encoded per batch; batches are prefetched. Each op inside
     a map runs on one thread: the parallel map already keeps every core busy, and splitting small ops
     across threads only adds hand-offs (benchmarks/input_pipeline.py).

@@ -58,6 +58,7 @@ def build_classifier(num_classes: int, config: TrainerConfig) -> keras.Model:
     size = config.image_size
     images = keras.Input((size, size, 3), dtype=tf.uint8, name="image")
     x = ScaleToUnit(name="scale_to_unit")(images)
+    x = keras.layers.RandomFlip("horizontal", name="random_flip")(x)  # training only, like the jitter
     x = RandomColorJitter(config.color_jitter_fraction, name="color_jitter")(x)
     backbone = keras.applications.Xception(
         include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
@@ -111,6 +112,11 @@ def compile_classifier(model: keras.Model, config: TrainerConfig, steps_per_epoc
                  keras.metrics.TopKCategoricalAccuracy(k=5, name="top5")],
         jit_compile=config.xla,
     )
+    # Keras's train and test steps (and the optimizer, loss-scaling and metric code they call) have no
+    # tensor-dependent Python control flow; AutoGraph converting them cost about a minute of CPU per
+    # process (a first two-epoch fit of the demo model: 96 s against 36 s, docs/benchmarks.md).
+    model.train_step = tf.autograph.experimental.do_not_convert(model.train_step)
+    model.test_step = tf.autograph.experimental.do_not_convert(model.test_step)
 
 
 def float32_copy(model: keras.Model, num_classes: int, config: TrainerConfig) -> keras.Model:
