@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from components import features
+from components.example_files import read_shard
 
 READ_BATCH = 4096
 UNKNOWN = float("nan")
@@ -44,9 +45,9 @@ class Locations:
 
 
 def read_locations(file_patterns: list[str]) -> Locations:
-    """Every example's location features from gzipped TFRecord shards, in file order."""
+    """Every example's location features from the TFRecord shards."""
     files = tf.data.Dataset.list_files(file_patterns, shuffle=False)
-    batches = (tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
+    batches = (files.interleave(read_shard, num_parallel_calls=tf.data.AUTOTUNE)
                .batch(READ_BATCH)
                .map(lambda records: tf.io.parse_example(records, LOCATION_FEATURES),
                     num_parallel_calls=tf.data.AUTOTUNE)
