@@ -121,7 +121,7 @@ def releases(root, destination):
 def gc(root, keep, destination):
     """Remove artifacts of old runs; never a release or anything a release's lineage needs."""
     from pipeline.gc import collect_garbage
-    from pipeline.pipeline import local_paths
+    from pipeline.config import local_paths
     paths = local_paths(os.path.abspath(root))
     if not os.path.exists(paths["metadata"]):
         raise click.ClickException(f"{paths['metadata']}: no metadata store; is {root} a pipeline root?")

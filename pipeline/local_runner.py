@@ -12,7 +12,8 @@ from tfx import v1 as tfx  # noqa: E402
 
 from components.pusher import release_layout  # noqa: E402
 from pipeline.config import build_config  # noqa: E402
-from pipeline.pipeline import create_pipeline, local_paths  # noqa: E402
+from pipeline.config import local_paths  # noqa: E402
+from pipeline.pipeline import create_pipeline  # noqa: E402
 from pipeline.run import export_fingerprint  # noqa: E402
 
 

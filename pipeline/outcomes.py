@@ -4,6 +4,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 
 import tensorflow as tf
 from ml_metadata import metadata_store
@@ -14,12 +15,6 @@ ARTIFACT_TYPES = {
     "export_report": "inatvision.ExportReport", "taxonomy": "inatvision.Taxonomy",
     "validation_report": "inatvision.ValidationReport",
 }
-
-
-def empty_summary(run_id: str, export_dir: str) -> dict:
-    return {"status": "failed", "run_id": run_id, "export": export_dir, "config": None,
-            "examples_per_split": None, "num_classes": None, "rejected": None, "anomalies": [],
-            "candidate": None, "baseline": None, "blessed": False, "pushed_to": None, "reports": {}}
 
 
 def _store(metadata_path: str):
@@ -67,8 +62,6 @@ def _metrics(slice_comparison: dict, prefix: str) -> dict:
 
 def fill_from_metadata(summary: dict, metadata_path: str, run_dir: str, failed: bool = False) -> None:
     """Adds examples, classes, anomalies, metrics and the outcome; copies reports into the run folder."""
-    from pipeline.run import copy_reports
-
     artifacts = latest_run_artifacts(metadata_path)
     reports = {}
     if "export_report" in artifacts:
@@ -134,3 +127,14 @@ def _first_line(error: BaseException, marker: str) -> str:
     text = str(error)
     index = text.find(marker)
     return (text[index:] if index >= 0 else text).splitlines()[0]
+
+
+def copy_reports(sources: dict[str, str], run_dir: str) -> dict[str, str]:
+    """Copies each existing report file into the run folder; returns name -> path."""
+    copied = {}
+    for name, source in sources.items():
+        if source and tf.io.gfile.exists(source):
+            target = os.path.join(run_dir, os.path.basename(source))
+            shutil.copyfile(source, target) if not source.startswith("gs://") else tf.io.gfile.copy(source, target)
+            copied[name] = target
+    return copied

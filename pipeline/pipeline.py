@@ -1,8 +1,6 @@
 """`create_pipeline`: the component graph and nothing else (runners pick paths and orchestrators)."""
 from __future__ import annotations
 
-import os
-
 from tfx import v1 as tfx
 
 from components.data_validation.curated_schema import CURATED_SCHEMA, CuratedSchema
@@ -99,9 +97,3 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
         pipeline_name=config.pipeline_name, pipeline_root=pipeline_root, components=components,
         enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam.pipeline_args())
-
-
-def local_paths(root: str) -> dict[str, str]:
-    """The contract's folders under one `--root`."""
-    return {"metadata": os.path.join(root, "metadata.sqlite"), "artifacts": os.path.join(root, "artifacts"),
-            "runs": os.path.join(root, "runs"), "releases": os.path.join(root, "releases")}

@@ -6,16 +6,13 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import traceback
 
-import tensorflow as tf
+from components.export_examples.tables import InputError, check_tables
+from pipeline.config import ConfigError, as_dict, build_config, local_paths
 
-from components.export_examples.tables import InputError
-from components.pusher import release_layout
-from pipeline import outcomes
-from pipeline.config import ConfigError, as_dict, build_config
-from pipeline.pipeline import create_pipeline, local_paths
+# TensorFlow, TFX and ML Metadata load only after the configuration and the export's tables are checked,
+# so a mistyped path or key is answered in about a second.
 
 EXIT_CODES = {"pushed": 0, "no_change": 0, "not_blessed": 3, "validation_failed": 4, "input_error": 2, "failed": 1}
 LOCK_FILE = ".run.lock"
@@ -77,21 +74,28 @@ class RootLock:
         self.file.close()
 
 
+def empty_summary(run_id: str, export_dir: str) -> dict:
+    """summary.json before anything is known (contract: every outcome writes one)."""
+    return {"status": "failed", "run_id": run_id, "export": export_dir, "config": None,
+            "examples_per_split": None, "num_classes": None, "rejected": None, "anomalies": [],
+            "candidate": None, "baseline": None, "blessed": False, "pushed_to": None, "reports": {}}
+
+
 def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_root: str = "") -> tuple[dict, int]:
     """Runs the pipeline; returns (summary, exit status). summary.json is written whatever happens."""
     root = os.path.abspath(root)
     paths = local_paths(root)
     os.makedirs(paths["runs"], exist_ok=True)
     run_id, run_dir = _new_run_dir(paths["runs"])
-    summary = outcomes.empty_summary(run_id, export_dir)
+    summary = empty_summary(run_id, export_dir)
     try:
         config = build_config(profile, overrides)
         summary["config"] = as_dict(config)
         if not os.path.isdir(export_dir):
             raise InputError(f"{export_dir}: export folder not found (expected observations.csv, photos.csv, "
                              f"taxa.csv and photos/)")
-        from components.export_examples.component import check_tables
         check_tables(export_dir)
+        from pipeline import outcomes
         destination = config.push.destination or paths["releases"]
         with RootLock(root, run_id):
             _run_locally(config, export_dir, paths, destination, list(overrides), photo_root)
@@ -101,6 +105,7 @@ def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_r
     except RunInProgress as error:
         summary.update(status="failed", error=str(error))
     except Exception as error:  # noqa: BLE001 - every outcome gets a summary and a status
+        from pipeline import outcomes
         summary.update(outcomes.classify_failure(error))
         with open(os.path.join(run_dir, "error.log"), "w") as f:
             f.write(traceback.format_exc())
@@ -115,6 +120,9 @@ def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_r
 def _run_locally(config, export_dir, paths, destination, overrides, photo_root) -> None:
     from tfx import v1 as tfx
 
+    from components.pusher import release_layout
+    from pipeline.pipeline import create_pipeline
+
     pipeline = create_pipeline(
         config, export_dir=os.path.abspath(export_dir), pipeline_root=paths["artifacts"],
         push_destination=destination,
@@ -122,14 +130,3 @@ def _run_locally(config, export_dir, paths, destination, overrides, photo_root) 
         export_fingerprint=export_fingerprint(export_dir), releases_state=release_layout.releases_state(destination),
         photo_root=photo_root)
     tfx.orchestration.LocalDagRunner().run(pipeline)
-
-
-def copy_reports(sources: dict[str, str], run_dir: str) -> dict[str, str]:
-    """Copies each existing report file into the run folder; returns name -> path."""
-    copied = {}
-    for name, source in sources.items():
-        if source and tf.io.gfile.exists(source):
-            target = os.path.join(run_dir, os.path.basename(source))
-            shutil.copyfile(source, target) if not source.startswith("gs://") else tf.io.gfile.copy(source, target)
-            copied[name] = target
-    return copied

@@ -13,8 +13,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from components import features
 from components.artifacts import ExportReport, Taxonomy
 from components.export_examples import beam_pipeline, report
-from components.export_examples.tables import OBSERVATIONS, PHOTOS, REQUIRED_COLUMNS, TAXA, check_columns, \
-    find_table, read_header
+from components.export_examples.tables import check_tables
 from components.taxonomy_file import leaf_taxa
 from pipeline.config import resolve_config
 
@@ -37,16 +36,6 @@ class ExportExamplesSpec(ComponentSpec):
 
 class RejectedTooMuch(RuntimeError):
     """The share of rejected photos passed `export.max_rejected_fraction`."""
-
-
-def check_tables(export_dir: str) -> dict[str, str]:
-    """Every table and required column, before any heavy work (InputError names file and column)."""
-    tables = {}
-    for name in (TAXA, OBSERVATIONS, PHOTOS):
-        path = find_table(export_dir, name)
-        check_columns(path, read_header(path), REQUIRED_COLUMNS[name])
-        tables[name] = path
-    return tables
 
 
 class ExportExamplesExecutor(base_beam_executor.BaseBeamExecutor):

@@ -140,6 +140,16 @@ def check_columns(path: str, header: Sequence[str], required: Sequence[str]) -> 
     return index
 
 
+def check_tables(export_dir: str) -> dict[str, str]:
+    """Every table and required column, before any heavy work (InputError names file and column)."""
+    tables = {}
+    for name in (TAXA, OBSERVATIONS, PHOTOS):
+        path = find_table(export_dir, name)
+        check_columns(path, read_header(path), REQUIRED_COLUMNS[name])
+        tables[name] = path
+    return tables
+
+
 def iter_rows(path: str) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of every non-blank data line; the header is line 1."""
     with open_text(path) as f:
