@@ -135,6 +135,8 @@ def _data_lines(export_dir: str) -> dict[str, int]:
 def test_preview_and_component_count_the_same_rows(hostile, hostile_preview):
     report, preview = hostile["report"], hostile_preview["summary"]
     assert report["rows_read"] == preview["rows_read"] == _data_lines(hostile["export"])
+    assert report["leaves_by_rank"] == preview["leaves_by_rank"] and sum(report["leaves_by_rank"].values()) == \
+        report["num_classes"] > 0
     assert report["rejected"]["rows"] == preview["rejected"]
     assert preview["rejected"]["no_observation"] == 2
     assert report["rejected_examples"]["rows"] == preview["rejected_examples"]

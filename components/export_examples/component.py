@@ -14,7 +14,7 @@ from components import features
 from components.artifacts import ExportReport, Taxonomy
 from components.export_examples import beam_pipeline, report
 from components.export_examples.tables import check_tables
-from components.taxonomy_file import leaf_taxa
+from components.taxonomy_file import read_rows
 from pipeline.config import resolve_config
 
 
@@ -53,9 +53,10 @@ class ExportExamplesExecutor(base_beam_executor.BaseBeamExecutor):
         examples.split_names = artifact_utils.encode_split_names(list(features.SPLITS))
         examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
         examples.set_string_custom_property("file_format", "tfrecords_gzip")  # TFX: TFRecords, compression by name
-        num_classes = len(leaf_taxa(os.path.join(taxonomy.uri, "taxonomy.csv"))[0])
-        taxonomy.set_int_custom_property("num_classes", num_classes)
-        summary = report.build_report(export_dir, config, beam_pipeline.read_tally(tally_dir), num_classes)
+        taxonomy_rows = read_rows(os.path.join(taxonomy.uri, "taxonomy.csv"))
+        leaf_ranks = [row["rank"] for row in taxonomy_rows if row["leaf_class_id"] != ""]
+        taxonomy.set_int_custom_property("num_classes", len(leaf_ranks))
+        summary = report.build_report(export_dir, config, beam_pipeline.read_tally(tally_dir), leaf_ranks)
         report.write_report(summary, report_artifact.uri)
         if summary["rejected_photo_fraction"] > config.max_rejected_fraction:
             raise RejectedTooMuch(

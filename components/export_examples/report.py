@@ -28,15 +28,16 @@ def per_leaf_split_counts(tally: dict) -> dict[int, dict[str, int]]:
     return dict(leaves)
 
 
-def build_report(export_dir: str, config, tally: dict, num_classes: int) -> dict:
-    """The report's facts, also the export part of summary.json."""
+def build_report(export_dir: str, config, tally: dict, leaf_ranks: list[str]) -> dict:
+    """The report's facts, also the export part of summary.json; `leaf_ranks` has one rank per class."""
     leaves = per_leaf_split_counts(tally)
     selected = sum(sum(splits.values()) for splits in leaves.values())
     rejected = _counts(tally.get("photos_rejected", {}))
     few_eval = sorted(leaf for leaf, splits in leaves.items() if splits["eval"] < config.min_eval_photos_warning)
     return {
         "export_dir": export_dir,
-        "num_classes": num_classes,
+        "num_classes": len(leaf_ranks),
+        "leaves_by_rank": dict(collections.Counter(leaf_ranks)),
         "examples_per_split": {split: tally.get("examples", {}).get(split, {}).get("count", 0)
                                for split in features.SPLITS},
         "rows_read": {table: tally.get("rows_read", {}).get(table, {}).get("count", 0)
