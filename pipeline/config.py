@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from typing import Any, Literal, Optional
 
 import pydantic
@@ -106,7 +107,7 @@ class GeoConfig(_Section):
 
     enabled: bool = True
     max_positional_accuracy_m: float = 50000
-    positive_weight: float = 2048
+    positive_weight: Optional[float] = Field(2048, gt=0)  # None: the number of leaf classes (see below)
     hidden_units: int = 256
     residual_blocks: int = 4
     epochs: int = 30
@@ -115,6 +116,20 @@ class GeoConfig(_Section):
     use_date: bool = False
     min_score: float = 0.005  # vision x max(geo, min_score)
     threshold_percentile: float = 5.0
+
+    def effective_positive_weight(self, num_classes: int) -> float:
+        """The weight of an observation's own leaf in the presence-only loss.
+
+        Each leaf is a negative at every other leaf's observations and at every background location, about
+        2N terms against its own N/C presences, so the weight that balances them grows with the class count C.
+        The recipe's 2048 (Mac Aodha et al. 2019) suits iNaturalist's thousands of classes (iNat 2018 has
+        8,142: about C/4). With a few dozen classes it outweighs all negatives so far that every leaf scores
+        about 1 wherever any presence is near, and the prior changes no prediction; None gives the number of
+        classes, the demo profile's setting.
+        """
+        if self.positive_weight is not None:
+            return float(self.positive_weight)
+        return float(max(num_classes, 1))
 
 
 class PushConfig(_Section):
@@ -195,7 +210,10 @@ def demo() -> Config:
     )
     config.gate = GateConfig(max_top1_drop=0.05, max_top5_drop=0.05, common_taxa_min_train_photos=20,
                              bootstrap_resamples=500)
-    config.geo = GeoConfig(hidden_units=64, residual_blocks=2, epochs=20, batch_size=256, learning_rate=0.002)
+    # A few hundred presences of a few dozen leaves: the positive weight follows the class count (2048 would
+    # saturate every leaf near any presence) and small batches over many epochs give ~1,000 Adam steps.
+    config.geo = GeoConfig(positive_weight=None, hidden_units=64, residual_blocks=2, epochs=150, batch_size=64,
+                           learning_rate=0.002)
     return config
 
 
@@ -268,3 +286,9 @@ def resolve_config(config_json: str, overrides: str = "") -> Config:
         if assignment.strip():
             apply_override(config, assignment.strip())
     return config
+
+
+def local_paths(root: str) -> dict[str, str]:
+    """The contract's folders under one `--root`."""
+    return {"metadata": os.path.join(root, "metadata.sqlite"), "artifacts": os.path.join(root, "artifacts"),
+            "runs": os.path.join(root, "runs"), "releases": os.path.join(root, "releases")}

@@ -11,7 +11,7 @@ import tensorflow as tf
 from components import features
 from components.geo_prior import encoding, export, model as geo_model, run, scoring
 from components.taxonomy_file import read_rows
-from pipeline.config import build_config
+from pipeline.config import ConfigError, build_config
 from tests import examples_factory
 
 FAMILY, GENUS_A, SPECIES_A1, SPECIES_A2, GENUS_B, SPECIES_B1, SPECIES_B2 = 10, 20, 21, 22, 30, 31, 32
@@ -97,6 +97,17 @@ def test_loss_at_even_odds_and_background_on_the_sphere():
     assert np.abs(longitude.numpy()).max() <= 180
 
 
+def test_positive_weight_is_the_recipes_2048_or_the_class_count():
+    production, demo = build_config("production").geo, build_config("demo").geo
+    assert production.positive_weight == 2048 and production.effective_positive_weight(17) == 2048
+    assert demo.positive_weight is None and demo.effective_positive_weight(17) == 17
+    assert build_config("production", ["geo.positive_weight=none"]).geo.effective_positive_weight(8142) == 8142
+    assert build_config("demo", ["geo.positive_weight=64"]).geo.effective_positive_weight(5) == 64
+    with pytest.raises(ConfigError, match="geo.positive_weight"):
+        build_config("demo", ["geo.positive_weight=0"])
+    assert geo_model.build_presence_model(5, demo).positive_weight == 5
+
+
 def _example(leaf: int, photo_id: int, place=None, accuracy=10.0, observation=None):
     label = LEAVES.index(leaf)
     lat, lng = place if place else (None, None)
@@ -153,6 +164,7 @@ def test_each_taxon_scores_highest_at_its_own_place(trained):
     located_taxa = scores[:, :3]
     assert located_taxa.argmax(axis=1).tolist() == [0, 1, 2]  # per place, its own taxon wins
     assert located_taxa.argmax(axis=0).tolist() == [0, 1, 2]  # per taxon, its own place wins
+    assert (located_taxa[~np.eye(3, dtype=bool)] < 0.5).all(), located_taxa  # not ~1 wherever anything lives
     np.testing.assert_array_equal(scores[:, 3], 1.0)  # no presences: present everywhere, never floored
 
 
@@ -170,6 +182,7 @@ def test_thresholds_summary_and_assets(trained):
     assert summary["train"] == {"examples": 67, "without_location": 5, "excluded_by_accuracy": 1,
                                 "repeated_photos_of_an_observation": 1, "presences": 60}
     assert summary["leaves_without_presences"] == [104]
+    assert summary["positive_weight"] == 4  # demo: the number of leaves
     assert summary["eval_metrics"]["presences"] == 12 and summary["eval_metrics"]["top1"] >= 0.9
 
 

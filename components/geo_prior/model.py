@@ -87,7 +87,8 @@ class PresenceOnlyModel(keras.Model):
 
 
 def build_presence_model(num_classes: int, config: GeoConfig) -> PresenceOnlyModel:
-    """The network wrapped for training, compiled with Adam at `config.learning_rate`."""
-    model = PresenceOnlyModel(build_geo_network(num_classes, config), config.positive_weight)
+    """The network wrapped for training (positive weight: `config.effective_positive_weight`), compiled with
+    Adam at `config.learning_rate`."""
+    model = PresenceOnlyModel(build_geo_network(num_classes, config), config.effective_positive_weight(num_classes))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     return model

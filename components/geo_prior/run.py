@@ -53,6 +53,7 @@ def run_fn(fn_args) -> None:
                             thresholds, presence_counts, geo.use_date)
     summary.update(
         status="trained", eval=eval_counts, epochs=geo.epochs, final_loss=history[-1] if history else None,
+        positive_weight=geo.effective_positive_weight(len(taxon_ids)),
         leaves_with_presences=int((presence_counts > 0).sum()),
         leaves_without_presences=[taxon for taxon, n in zip(taxon_ids, presence_counts) if n == 0],
         eval_metrics=presence_data.ranking_metrics(_scores(model, evaluation, geo), evaluation.label))
