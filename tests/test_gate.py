@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from components.release_gate.decision import (
-    GateInputs, GateResult, ThresholdResult, evaluate_gate, paired_bootstrap_ci, topk_accuracy,
+    COMMON_VISION_CHECKS, GateInputs, GateResult, ThresholdResult, common_vision_checks, common_vision_skip_reason,
+    evaluate_gate, paired_bootstrap_ci, topk_accuracy,
 )
 from components.release_gate.report import load_gate_result_json, write_gate_report
 from pipeline.config import GateConfig
@@ -26,8 +27,10 @@ def paired_outcomes(n, both, only_baseline, only_candidate):
 
 
 def make_inputs(candidate_rank, baseline_rank=None, *, taxa=None, iconic="Aves", train_photos=100, shared=True,
-                rank="species", confusions=(), candidate_taxa=None, baseline_taxa=None):
-    """GateInputs with one leaf per example unless `taxa` is given; scalars are broadcast."""
+                rank="species", confusions=(), candidate_taxa=None, baseline_taxa=None, vision_rank=None,
+                baseline_vision_rank=None, located=True):
+    """GateInputs with one leaf per example unless `taxa` is given; scalars are broadcast. `vision_rank` and
+    `baseline_vision_rank`: the releases' vision-only ranks (`located` comes with `vision_rank`)."""
     n = len(candidate_rank)
     taxa = np.arange(1, n + 1) if taxa is None else np.asarray(taxa)
     names = {int(t): f"species {t}" for t in np.unique(taxa)}
@@ -37,7 +40,9 @@ def make_inputs(candidate_rank, baseline_rank=None, *, taxa=None, iconic="Aves",
         leaf_train_photos=np.broadcast_to(train_photos, n), candidate_rank=candidate_rank,
         candidate_taxa=candidate_taxa or names, confusions=list(confusions), baseline_rank=baseline_rank,
         shared=np.broadcast_to(shared, n) if has_baseline else None,
-        baseline_taxa=(baseline_taxa or names) if has_baseline else None)
+        baseline_taxa=(baseline_taxa or names) if has_baseline else None, vision_rank=vision_rank,
+        has_location=None if vision_rank is None else np.broadcast_to(located, n),
+        baseline_vision_rank=baseline_vision_rank)
 
 
 def check(result, name):
@@ -85,6 +90,58 @@ def test_identical_candidate_and_baseline_pass_with_an_interval_at_zero():
     assert not result.regressed_taxa
 
 
+def test_good_served_ranks_do_not_hide_a_vision_regression():
+    """The generated sample's case: every test example has a location, the prior carries a chance-level
+    vision model to within noise of the baseline's served top-1, but a user without a location gets chance."""
+    served, baseline_served = paired_outcomes(600, both=540, only_baseline=20, only_candidate=10)  # -1.7 points
+    vision = np.where(np.arange(600) % 50 == 0, 1, 0)  # chance: 2% top-1, nothing else in the top 5
+    baseline_vision, _ = paired_outcomes(600, both=480, only_baseline=0, only_candidate=0)  # 80% top-1
+    inputs = make_inputs(served, baseline_served, vision_rank=vision, baseline_vision_rank=baseline_vision)
+    result = evaluate_gate(inputs, GATE)
+    assert check(result, "common_top1_regression").passed and check(result, "common_top5_regression").passed
+    vision_top1 = check(result, "common_vision_top1_regression")
+    assert vision_top1.value == pytest.approx(0.02 - 0.8) and vision_top1.n == 600
+    assert vision_top1.ci_high < -GATE.max_top1_drop and vision_top1.p_value < 1e-6
+    assert vision_top1.limit == -GATE.max_top1_drop and "vision alone" in vision_top1.explanation
+    assert not check(result, "common_vision_top5_regression").passed
+    assert [t.name for t in result.thresholds if not t.passed] == list(COMMON_VISION_CHECKS)
+    assert not result.blessed and "common_vision_top1_regression" in result.summary
+    assert result.skipped_checks == []
+
+
+def test_a_vision_drop_within_noise_or_on_rare_taxa_passes_like_the_served_check():
+    served = np.ones(300, dtype=int)
+    vision, baseline_vision = paired_outcomes(300, both=200, only_baseline=12, only_candidate=6)  # -2 points
+    result = evaluate_gate(make_inputs(served, served.copy(), vision_rank=vision, baseline_vision_rank=baseline_vision),
+                           GATE)
+    vision_top1 = check(result, "common_vision_top1_regression")
+    assert vision_top1.value == pytest.approx(-0.02) and vision_top1.ci_low < -0.02 < vision_top1.ci_high
+    assert vision_top1.passed and vision_top1.p_value > 0.05 and result.blessed
+    lost_on_rare = paired_outcomes(2000, both=1000, only_baseline=600, only_candidate=0)
+    photos = np.where(np.arange(2000) < 1000, 500, 10)
+    checks = common_vision_checks(make_inputs(np.ones(2000, int), np.ones(2000, int), train_photos=photos,
+                                              vision_rank=lost_on_rare[0], baseline_vision_rank=lost_on_rare[1]),
+                                  GATE, seed=0)
+    assert [(c.name, c.n, c.value, c.passed) for c in checks] == [
+        ("common_vision_top1_regression", 1000, 0.0, True), ("common_vision_top5_regression", 1000, 0.0, True)]
+
+
+def test_the_vision_checks_are_skipped_with_a_reason_when_ranks_are_missing():
+    ranks = np.array([1, 2, 0, 1] * 25)
+    no_baseline_vision = make_inputs(ranks, ranks.copy(), vision_rank=ranks.copy())
+    assert "the baseline" in common_vision_skip_reason(no_baseline_vision)
+    assert "the candidate and the baseline" in common_vision_skip_reason(make_inputs(ranks, ranks.copy()))
+    assert common_vision_skip_reason(make_inputs(ranks)).startswith("First release")
+    result = evaluate_gate(no_baseline_vision, GATE)
+    assert not any(t.name in COMMON_VISION_CHECKS for t in result.thresholds)
+    assert [s.name for s in result.skipped_checks] == list(COMMON_VISION_CHECKS)
+    assert "older Evaluator" in result.skipped_checks[0].reason
+    assert result.blessed and "Not applied: common_vision_top1_regression" in result.summary
+    complete = make_inputs(ranks, ranks.copy(), vision_rank=ranks.copy(), baseline_vision_rank=ranks.copy())
+    assert common_vision_skip_reason(complete) is None
+    assert all(t.passed and t.value == 0 for t in common_vision_checks(complete, GATE, seed=0))
+
+
 def test_the_bootstrap_matches_resampling_examples_and_is_seeded():
     candidate, baseline = paired_outcomes(400, both=250, only_baseline=30, only_candidate=20)
     candidate, baseline = candidate == HIT, baseline == HIT
@@ -101,6 +158,9 @@ def test_first_release_is_blessed_on_the_absolute_check_and_says_so():
     assert result.blessed and result.first_release
     assert [threshold.name for threshold in result.thresholds] == ["top1_floor"]
     assert "first release" in result.summary
+    assert [(skipped.name, skipped.reason) for skipped in result.skipped_checks] == [
+        (name, "First release: there is no previous release to compare with.") for name in (
+            "common_top1_regression", "common_top5_regression", *COMMON_VISION_CHECKS)]
     assert result.taxa_added == [] and result.taxa_removed == [] and result.regressed_taxa == []
     assert result.overall[0].shared_baseline_top1 is None
 
@@ -185,20 +245,37 @@ def test_inputs_with_mismatched_lengths_or_half_a_baseline_are_rejected():
     with pytest.raises(ValueError, match="together"):
         GateInputs(leaf_taxon_id=[1], iconic_taxon=["Aves"], leaf_rank=["species"], leaf_train_photos=[9],
                    candidate_rank=[1], candidate_taxa={1: "a"}, baseline_rank=[1])
+    with pytest.raises(ValueError, match="only with a baseline"):
+        make_inputs(np.array([1, 0]), baseline_vision_rank=np.array([1, 1]))
+    with pytest.raises(ValueError, match="differ"):
+        make_inputs(np.array([1, 0]), np.array([1, 0]), baseline_vision_rank=np.array([1]))
 
 
 @pytest.mark.parametrize("with_baseline", [True, False])
 def test_the_report_writes_html_and_json_that_round_trips(tmp_path, with_baseline):
     candidate, baseline = paired_outcomes(400, both=250, only_baseline=40, only_candidate=10)
+    vision, baseline_vision = paired_outcomes(400, both=200, only_baseline=100, only_candidate=0)
     inputs = make_inputs(candidate, baseline if with_baseline else None, taxa=np.arange(400) % 40,
-                         iconic=np.where(np.arange(400) % 3, "Aves", ""), confusions=[(1, 2, 3)])
+                         iconic=np.where(np.arange(400) % 3, "Aves", ""), confusions=[(1, 2, 3)],
+                         vision_rank=vision, baseline_vision_rank=baseline_vision if with_baseline else None)
     result = evaluate_gate(inputs, GATE)
     html_path, json_path = write_gate_report(result, tmp_path / "report")
     html = html_path.read_text()
     assert html.index("BLESSED") < html.index("top1_floor")  # the verdict comes first
     assert ("NOT BLESSED" in html) == with_baseline
+    vision_top1 = check(result, "common_vision_top1_regression") if with_baseline else None
+    assert ("Checks not applied" in html) != with_baseline  # a first release lists the comparisons it skips
+    assert "common_vision_top1_regression" in html
+    if with_baseline:
+        assert not vision_top1.passed and vision_top1.ci_low is not None
+        assert f"{vision_top1.ci_low * 100:.2f} to {vision_top1.ci_high * 100:.2f}" in html
+        row = next(t for t in json.loads(json_path.read_text())["thresholds"]
+                   if t["name"] == "common_vision_top1_regression")
+        assert row["ci_high"] < -GATE.max_top1_drop and row["p_value"] is not None and not row["passed"]
     assert html.count("data:image/png;base64,") == (3 if with_baseline else 2)
     assert "(none)" in html and "species 1" in html
     assert json.loads(json_path.read_text())["blessed"] == result.blessed
     assert load_gate_result_json(json_path) == result
     assert GateResult.from_json(json.loads(json.dumps(result.to_json()))) == result
+    older = {key: value for key, value in result.to_json().items() if key != "skipped_checks"}
+    assert GateResult.from_json(older).skipped_checks == []  # reports written before the field

@@ -99,6 +99,8 @@ def test_untrained_model_on_the_later_snapshot_is_not_blessed(world):
     assert summary["baseline"]["release"] == "1"
     assert summary["pushed_to"] is None
     assert "common_top1_regression" in summary["gate"]["failed_thresholds"]
+    # trainer.epochs=0: vision is at chance, which a user without a location gets whatever the prior does
+    assert "common_vision_top1_regression" in summary["gate"]["failed_thresholds"]
     assert [v for v, _ in release_layout.complete_releases(os.path.join(world["root"], "releases"))] == [1]
     assert summary["examples_per_split"]["train"] > world["runs"]["first"][0]["examples_per_split"]["train"]
 

@@ -207,10 +207,14 @@ def test_the_same_weights_relabelled_show_no_change_and_are_blessed(relabelled):
     n_shared = n_test - TEST_PHOTOS[101]  # 101 is new in the candidate; 107 (removed) has no test photos
     assert shared.sum() == n_shared
     np.testing.assert_array_equal(inputs.candidate_rank[shared], inputs.baseline_rank[shared])  # example by example
+    # Both releases are vision-only: each one's vision-only ranks are its served ranks.
+    np.testing.assert_array_equal(inputs.vision_rank, inputs.candidate_rank)
+    np.testing.assert_array_equal(inputs.baseline_vision_rank, inputs.baseline_rank)
     assert (inputs.candidate_rank[shared] == 1).sum() == n_shared - HARD_PHOTOS  # both miss the ochre photos
     assert (inputs.candidate_rank[~shared] == 1).all()  # the new taxon's photos
     checks = thresholds(gate)
-    for name in ("common_top1_regression", "common_top5_regression"):
+    for name in ("common_top1_regression", "common_top5_regression", "common_vision_top1_regression",
+                 "common_vision_top5_regression"):
         check = checks[name]
         assert (check["value"], check["ci_low"], check["ci_high"], check["p_value"]) == (0, 0, 0, 1), name
         assert check["passed"] and check["n"] == sum(TEST_PHOTOS[t] for t in (102, 103, 104)) + HARD_PHOTOS
@@ -219,7 +223,7 @@ def test_the_same_weights_relabelled_show_no_change_and_are_blessed(relabelled):
     assert relabelled["blessing"].get_int_custom_property("blessed") == 1
     assert [t["taxon_id"] for t in gate["taxa_added"]] == [101]
     assert [t["taxon_id"] for t in gate["taxa_removed"]] == [107]
-    assert gate["regressed_taxa"] == []
+    assert gate["regressed_taxa"] == [] and gate["skipped_checks"] == []
 
 
 def test_a_real_regression_on_common_taxa_is_caught(regressed):
@@ -232,9 +236,16 @@ def test_a_real_regression_on_common_taxa_is_caught(regressed):
     assert top1["ci_high"] < -CONFIG.gate.max_top1_drop and top1["p_value"] < 0.001
     assert not top1["passed"]
     assert checks["common_top5_regression"]["passed"]  # still in the top 5
-    assert [name for name, check in checks.items() if not check["passed"]] == ["common_top1_regression"]
+    # Vision-only releases: vision alone regressed exactly as the served scores did.
+    vision_top1 = checks["common_vision_top1_regression"]
+    assert {key: vision_top1[key] for key in ("value", "ci_low", "ci_high", "p_value", "n")} == {
+        key: top1[key] for key in ("value", "ci_low", "ci_high", "p_value", "n")}
+    assert checks["common_vision_top5_regression"]["passed"]
+    assert [name for name, check in checks.items() if not check["passed"]] == [
+        "common_top1_regression", "common_vision_top1_regression"]
     assert not gate["blessed"] and "common_top1_regression" in gate["summary"]
     assert regressed["blessing"].get_int_custom_property("blessed") == 0
     assert {t["taxon_id"] for t in gate["regressed_taxa"]} == {102, 103}
     shared = inputs.shared
     assert (inputs.baseline_rank[shared] == 1).sum() - (inputs.candidate_rank[shared] == 1).sum() == lost
+    np.testing.assert_array_equal(inputs.baseline_vision_rank, inputs.baseline_rank)

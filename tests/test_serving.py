@@ -215,8 +215,36 @@ def test_outcome_rows_carry_the_vision_rank_and_location_into_the_gate():
             list(taxon_metrics.outcome_key(102, "Plantae", "species", 60, 0, None, False, None, False)) + [2]]
     inputs = gate_component.gate_inputs({"outcomes": rows, "confusions": []}, {101: "a", 102: "b"}, None, None)
     assert inputs.vision_rank.tolist() == [2, 2, 2, 0, 0] and inputs.has_location.tolist() == [True] * 3 + [False] * 2
+    assert inputs.baseline_vision_rank is None  # a first release
     old_rows = [row[:7] + [row[-1]] for row in rows]  # evaluations written before the prior
     assert gate_component.gate_inputs({"outcomes": old_rows, "confusions": []}, {}, None, None).vision_rank is None
+
+
+def test_outcome_rows_carry_the_baseline_vision_rank_and_older_shapes_still_parse():
+    key = taxon_metrics.outcome_key
+    rows = [list(key(101, "Plantae", "species", 60, 1, 1, True, 4, True, 2)) + [3],  # baseline: prior and vision
+            list(key(102, "Plantae", "species", 60, 0, 3, True, 0, False, None)) + [2]]  # baseline: no vision output
+    assert [row[9] for row in rows] == [2, 3]  # no vision output: the baseline's served rank is its vision rank
+    assert key(101, "", "", 0, 1, None, False, 2, True, 5)[5:] == (-1, False, 2, True, -1)  # no baseline
+    taxa = {101: "a", 102: "b"}
+
+    def parse(outcome_rows, baseline_taxa=taxa):
+        return gate_component.gate_inputs({"outcomes": outcome_rows, "confusions": []}, taxa, baseline_taxa, "1")
+
+    inputs = parse(rows)
+    assert inputs.baseline_rank.tolist() == [1, 1, 1, 3, 3] and inputs.baseline_vision_rank.tolist() == [2, 2, 2, 3, 3]
+    assert inputs.vision_rank.tolist() == [4, 4, 4, 0, 0]
+    before = parse([row[:9] + [row[-1]] for row in rows])  # evaluations written before the baseline vision rank
+    assert before.baseline_vision_rank is None and before.vision_rank.tolist() == [4, 4, 4, 0, 0]
+    oldest = parse([row[:7] + [row[-1]] for row in rows])
+    assert oldest.baseline_vision_rank is None and oldest.vision_rank is None
+    assert parse(rows, None).baseline_vision_rank is None  # the baseline columns are ignored on a first release
+    for parsed in (before, oldest):
+        result = evaluate_gate(parsed, GateConfig(common_taxa_min_train_photos=50))
+        assert [s.name for s in result.skipped_checks] == ["common_vision_top1_regression",
+                                                           "common_vision_top5_regression"]
+    result = evaluate_gate(inputs, GateConfig(common_taxa_min_train_photos=50))
+    assert {t.name for t in result.thresholds} >= {"common_vision_top1_regression", "common_vision_top5_regression"}
 
 
 def test_the_report_shows_vision_alone_against_the_prior_with_the_map(tmp_path):
@@ -347,12 +375,8 @@ def test_predict_module_exits_2_on_out_of_range_coordinates(releases, real_photo
 
 # The composed model in the Evaluator's metric and in the release.
 
-def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_path):
-    import tensorflow_model_analysis as tfma
-
-    from components.evaluator.component import adapt_eval_config
-    from components.evaluator.eval_config import build_eval_config
-
+def split_with_and_without_locations() -> list[tf.train.Example]:
+    """Four photos of each leaf, one of its own colour; three with coordinates (two places), one without."""
     rows, photo_id = [], 1
     for label, taxon in enumerate(LEAVES):
         for i in range(4):
@@ -361,6 +385,16 @@ def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_pat
                 label, taxon, examples_factory.jpeg(examples_factory.COLOURS[(label + i) % 3], photo_id), photo_id,
                 lat=place and place[0], lng=place and place[1]))
             photo_id += 1
+    return rows
+
+
+def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_path):
+    import tensorflow_model_analysis as tfma
+
+    from components.evaluator.component import adapt_eval_config
+    from components.evaluator.eval_config import build_eval_config
+
+    rows = split_with_and_without_locations()
     path = examples_factory.write_split(str(tmp_path / "Split-test"), rows)
     eval_config = adapt_eval_config(build_eval_config(GateConfig(), with_baseline=False), None)
     tfma.run_model_analysis(
@@ -379,6 +413,46 @@ def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_pat
                      inputs.has_location.tolist()))
     assert got == expected
     assert inputs.has_location.sum() == 9
+
+
+def test_tfma_records_the_baseline_vision_rank_from_its_own_vision_output(models, tmp_path):
+    """A vision-only candidate against a baseline with the prior (the same vision model): the baseline's served
+    and vision-only ranks come from its `top_taxon_ids` and `vision_top_taxon_ids`, and the gate's vision-alone
+    checks see no change."""
+    import tensorflow_model_analysis as tfma
+
+    from components.evaluator.component import adapt_eval_config
+    from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config
+
+    rows = split_with_and_without_locations()
+    path = examples_factory.write_split(str(tmp_path / "Split-test"), rows)
+    eval_config = adapt_eval_config(build_eval_config(GateConfig(), with_baseline=True), LEAVES)
+    tfma.run_model_analysis(
+        eval_shared_model=[tfma.default_eval_shared_model(models[name], model_name=model_name, eval_config=eval_config)
+                           for name, model_name in (("vision_only", CANDIDATE), ("composed", BASELINE))],
+        eval_config=eval_config, data_location=path, output_path=str(tmp_path / "evaluation"), file_format="tfrecords")
+    taxa = {t: f"Species {t}" for t in LEAVES}
+    inputs = gate_component.gate_inputs(gate_component.taxon_outcomes(str(tmp_path / "evaluation")), taxa, taxa, "1")
+
+    def served(name):
+        outputs = tf.saved_model.load(models[name]).signatures["serving_examples"](
+            examples=tf.constant([row.SerializeToString() for row in rows]))
+        return outputs["top_taxon_ids"].numpy(), outputs["vision_top_taxon_ids"].numpy()
+
+    (candidate, _), (baseline, baseline_vision) = served("vision_only"), served("composed")
+    truth = np.repeat(LEAVES, 4)
+    expected = sorted(zip(truth.tolist(), *([taxon_metrics.rank_of(t, top) for t, top in zip(truth, ids)]
+                                            for ids in (candidate, baseline, baseline_vision))))
+    got = sorted(zip(inputs.leaf_taxon_id.tolist(), inputs.candidate_rank.tolist(), inputs.baseline_rank.tolist(),
+                     inputs.baseline_vision_rank.tolist()))
+    assert got == expected
+    assert (inputs.baseline_rank != inputs.baseline_vision_rank).any()  # the prior moved some of the baseline's ranks
+    np.testing.assert_array_equal(inputs.vision_rank, inputs.candidate_rank)  # the candidate has no prior
+    result = evaluate_gate(inputs, GateConfig(common_taxa_min_train_photos=0))
+    checks = {t.name: t for t in result.thresholds}
+    for name in ("common_vision_top1_regression", "common_vision_top5_regression"):
+        assert (checks[name].n, checks[name].value, checks[name].p_value) == (12, 0, 1), name
+    assert result.skipped_checks == []
 
 
 def test_the_pusher_releases_the_composed_model_and_the_next_run_finds_both(models, tmp_path):

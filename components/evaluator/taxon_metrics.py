@@ -8,7 +8,13 @@ any Beam runner, and lets the gate run paired tests on the shared examples.
 The candidate is the composed serving model (vision with the location prior): its rank is that of the
 combined scores, and the key also holds the rank of its vision scores alone (`vision_top_taxon_ids`; the
 combined rank for a model without that output) and whether the example has a location, so the gate can
-compare vision alone with vision and prior on the test examples with coordinates.
+compare vision alone with vision and prior on the test examples with coordinates. Last comes the baseline's
+vision-only rank (its `vision_top_taxon_ids`; its `top_taxon_ids` when it has no such output, i.e. it is
+vision-only), so the gate can also compare the two releases' vision alone: what a user who gives no
+location gets.
+
+Key shapes, oldest first (the gate reads all three): 7 fields (no vision rank), 9 (+ vision rank, has
+location), 10 (+ baseline vision rank).
 """
 from __future__ import annotations
 
@@ -38,12 +44,16 @@ def rank_of(taxon_id: int, top_taxon_ids: np.ndarray) -> int:
 
 def outcome_key(leaf_taxon_id: int, iconic: str, leaf_rank: str, train_photos: int,
                 candidate_rank: int, baseline_rank: Optional[int], shared: bool,
-                vision_rank: Optional[int] = None, located: bool = False) -> tuple:
+                vision_rank: Optional[int] = None, located: bool = False,
+                baseline_vision_rank: Optional[int] = None) -> tuple:
     """(taxon, iconic, rank, train photos, candidate rank, baseline rank or -1, shared, vision-only rank,
-    has location); the vision-only rank is the candidate's when the model has no separate vision scores."""
-    return (leaf_taxon_id, iconic, leaf_rank, train_photos, candidate_rank,
-            -1 if baseline_rank is None else baseline_rank, shared,
-            candidate_rank if vision_rank is None else vision_rank, bool(located))
+    has location, baseline vision-only rank or -1); a vision-only rank is the model's combined rank when the
+    model has no separate vision scores (-1 for the baseline's when there is no baseline)."""
+    if baseline_rank is None:
+        baseline_rank = baseline_vision_rank = -1
+    return (leaf_taxon_id, iconic, leaf_rank, train_photos, candidate_rank, baseline_rank, shared,
+            candidate_rank if vision_rank is None else vision_rank, bool(located),
+            baseline_rank if baseline_vision_rank is None else baseline_vision_rank)
 
 
 def located(latitude, longitude) -> bool:
@@ -58,7 +68,8 @@ def located(latitude, longitude) -> bool:
 
 
 class TaxonOutcomes(metric_types.Metric):
-    """Counts of (taxon, slices, candidate rank, baseline rank, shared) plus top-1 confusions.
+    """Counts of outcome keys (`outcome_key`: taxon, slices, the releases' ranks, shared, located) plus
+    the candidate's top-1 confusions.
 
     `baseline_leaf_taxa`: the previous release's leaf taxon ids (the shared examples are those
     whose leaf is a leaf in both releases).
@@ -117,16 +128,20 @@ class _OutcomeCombiner(beam.CombineFn):
         candidate_rank = rank_of(taxon, candidate_top)
         vision_top = _top_taxon_ids(element.predictions, self._model_name, VISION_TOP_TAXON_IDS)
         vision_rank = None if vision_top is None else rank_of(taxon, vision_top)
-        baseline_rank = None
+        baseline_rank = baseline_vision_rank = None
         if self._baseline_name:
             baseline_rank = rank_of(taxon, _top_taxon_ids(element.predictions, self._baseline_name))
+            baseline_vision_top = _top_taxon_ids(element.predictions, self._baseline_name, VISION_TOP_TAXON_IDS)
+            if baseline_vision_top is not None:
+                baseline_vision_rank = rank_of(taxon, baseline_vision_top)
         outcomes[outcome_key(taxon, _first(feats.get(features.ICONIC_TAXON), ""),
                              _first(feats.get(features.LEAF_RANK), ""),
                              int(_first(feats.get(features.LEAF_TRAIN_PHOTOS), 0)),
                              candidate_rank, baseline_rank,
                              bool(self._baseline_name) and taxon in self._baseline_leaf_taxa,
                              vision_rank, located(_first(feats.get(features.LATITUDE)),
-                                                  _first(feats.get(features.LONGITUDE))))] += 1
+                                                  _first(feats.get(features.LONGITUDE))),
+                             baseline_vision_rank)] += 1
         if candidate_rank != 1:
             confusions[(taxon, int(candidate_top.ravel()[0]))] += 1
         return accumulator

@@ -2,8 +2,10 @@
 
 Its ModelBlessing is what the Pusher obeys. TFMA's own validation (the absolute top-1 floor
 on the Evaluator's blessing) is one of the gate's checks. `model` is the composed serving model
-(ComposeServing): its `geo` property and geo map feed the report's location prior section, and the
-`geo_prior_top1` check blocks a prior that lowers top-1 below vision alone.
+(ComposeServing): its `geo` property and geo map feed the report's location prior section, the
+`geo_prior_top1` check blocks a prior that lowers top-1 below vision alone, and the
+`common_vision_top{1,5}_regression` checks block a candidate whose vision alone (what a user without a
+location gets) regressed against the baseline's vision alone, however good its prior.
 """
 import json
 import os
@@ -41,7 +43,12 @@ def taxon_outcomes(evaluation_uri: str) -> dict:
 
 
 def gate_inputs(outcomes: dict, candidate_taxa: dict, baseline_taxa: dict | None, release: str | None) -> GateInputs:
-    """Expands the outcome counts into the per-example arrays the decision logic takes."""
+    """Expands the outcome counts into the per-example arrays the decision logic takes.
+
+    Each row is an outcome key (`taxon_metrics.outcome_key`) and its count. Older evaluations wrote shorter
+    keys: without the vision-only rank and location (7 fields), or without the baseline's vision-only rank
+    (9); the arrays they lack stay None and the gate skips the checks that need them.
+    """
     rows = outcomes["outcomes"]
     counts = np.array([row[-1] for row in rows], dtype=np.int64)
 
@@ -49,7 +56,9 @@ def gate_inputs(outcomes: dict, candidate_taxa: dict, baseline_taxa: dict | None
         return np.repeat(np.array([row[i] for row in rows], dtype=dtype), counts)
 
     with_baseline = baseline_taxa is not None
-    with_vision = bool(rows) and len(rows[0]) >= 10  # outcome keys with the vision-only rank and location
+    key_fields = len(rows[0]) - 1 if rows else 0
+    with_vision = key_fields >= 9  # outcome keys with the vision-only rank and location
+    with_baseline_vision = with_baseline and key_fields >= 10  # and the baseline's vision-only rank
     return GateInputs(
         leaf_taxon_id=column(0, np.int64), iconic_taxon=column(1, str), leaf_rank=column(2, str),
         leaf_train_photos=column(3, np.int64), candidate_rank=column(4, np.int64),
@@ -58,7 +67,8 @@ def gate_inputs(outcomes: dict, candidate_taxa: dict, baseline_taxa: dict | None
         shared=column(6, bool) if with_baseline else None,
         baseline_taxa=baseline_taxa, baseline_release=release,
         vision_rank=column(7, np.int64) if with_vision else None,
-        has_location=column(8, bool) if with_vision else None)
+        has_location=column(8, bool) if with_vision else None,
+        baseline_vision_rank=column(9, np.int64) if with_baseline_vision else None)
 
 
 def _taxa(taxonomy_csv: str) -> dict:

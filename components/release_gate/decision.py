@@ -7,7 +7,10 @@ top-k, is a miss.
 
 The candidate is the served model, vision combined with the location prior. `geo_prior_check` compares it
 with its own vision scores alone on the test examples that have coordinates (the only ones the prior
-changes): a prior that lowers top-1 there blocks the release.
+changes): a prior that lowers top-1 there blocks the release. `common_vision_checks` compare the two
+releases' vision scores alone on the shared common-taxa examples, with the same paired rule as the served
+scores: a user who gives no location gets vision alone, so a good prior must not hide a vision regression
+(on a test set where every example has coordinates, the served scores alone would).
 """
 from __future__ import annotations
 
@@ -23,6 +26,12 @@ from pipeline.config import GateConfig
 NO_ICONIC_TAXON = "(none)"
 TRAIN_PHOTO_BUCKET_EDGES = (20, 50, 100, 500)  # buckets: <20, 20-49, 50-99, 100-499, 500+
 MAX_LISTED = 20  # rows in the regressed-taxa and confused-pairs lists
+COMMON_CHECKS = ("common_top1_regression", "common_top5_regression")
+COMMON_VISION_CHECKS = ("common_vision_top1_regression", "common_vision_top5_regression")
+NO_BASELINE_REASON = "First release: there is no previous release to compare with."
+NO_VISION_RANKS_REASON = ("The evaluation recorded no vision-only ranks for {which} (outcomes written by an "
+                          "older Evaluator): the vision-alone comparison cannot be made. Re-run the Evaluator "
+                          "to apply it.")
 FIRST_RELEASE_SENTENCE = ("This is the first release: there is no previous release to compare with, "
                           "so only the absolute checks apply.")
 
@@ -49,6 +58,8 @@ class GateInputs:
     baseline_release: Optional[str] = None  # the baseline's version, shown in the report
     vision_rank: Optional[np.ndarray] = None  # the candidate's vision scores alone (without the location prior)
     has_location: Optional[np.ndarray] = None  # the test example has coordinates
+    # The baseline's vision scores alone (its served ranks when it had no prior); only with a baseline.
+    baseline_vision_rank: Optional[np.ndarray] = None
 
     def __post_init__(self):
         self.leaf_taxon_id = np.asarray(self.leaf_taxon_id, dtype=np.int64)
@@ -69,6 +80,10 @@ class GateInputs:
         if self.vision_rank is not None:
             self.vision_rank = np.asarray(self.vision_rank, dtype=np.int64)
             self.has_location = np.asarray(self.has_location, dtype=bool)
+        if self.baseline_vision_rank is not None:
+            if not self.has_baseline:
+                raise ValueError("baseline_vision_rank comes only with a baseline")
+            self.baseline_vision_rank = np.asarray(self.baseline_vision_rank, dtype=np.int64)
         self._check_lengths()
 
     def _check_lengths(self) -> None:
@@ -78,6 +93,8 @@ class GateInputs:
             arrays["baseline_rank"] = self.baseline_rank
         if self.vision_rank is not None:
             arrays.update(vision_rank=self.vision_rank, has_location=self.has_location)
+        if self.baseline_vision_rank is not None:
+            arrays["baseline_vision_rank"] = self.baseline_vision_rank
         lengths = {name: array.shape for name, array in arrays.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(f"per-example arrays differ in shape: {lengths}")
@@ -115,6 +132,14 @@ class ThresholdResult:
                 setattr(self, name, float(getattr(self, name)))
         if self.n is not None:
             self.n = int(self.n)
+
+
+@dataclass
+class SkippedCheck:
+    """A check the gate could not apply, and why (shown in the report; it neither passes nor fails)."""
+
+    name: str
+    reason: str
 
 
 @dataclass
@@ -197,7 +222,8 @@ class GeoPriorComparison:
 
 
 _NESTED_ROWS = {
-    "thresholds": ThresholdResult, "overall": SliceComparison, "per_iconic": SliceComparison,
+    "thresholds": ThresholdResult, "skipped_checks": SkippedCheck, "overall": SliceComparison,
+    "per_iconic": SliceComparison,
     "taxa_added": Taxon, "taxa_removed": Taxon, "regressed_taxa": TaxonRegression,
     "confused_pairs": ConfusedPair, "train_photo_buckets": TrainPhotosBucket,
 }
@@ -221,6 +247,7 @@ class GateResult:
     confused_pairs: list[ConfusedPair]
     train_photo_buckets: list[TrainPhotosBucket]
     geo_prior: Optional[GeoPriorComparison] = None  # None for a model without the location prior outputs
+    skipped_checks: list[SkippedCheck] = field(default_factory=list)  # absent from reports written before it
 
     def to_json(self) -> dict:
         """Plain dict of lists, numbers, strings and None: `json.dumps` takes it as is."""
@@ -322,16 +349,50 @@ def _common_shared(inputs: GateInputs, gate: GateConfig) -> np.ndarray:
     return inputs.shared & (inputs.leaf_train_photos >= gate.common_taxa_min_train_photos)
 
 
-def common_taxa_checks(inputs: GateInputs, gate: GateConfig, seed: int) -> list[ThresholdResult]:
-    """Paired top-1 and top-5 no-regression checks on shared examples of common taxa."""
+def _common_paired_checks(names: Sequence[str], scores: str, candidate_rank: np.ndarray, baseline_rank: np.ndarray,
+                          inputs: GateInputs, gate: GateConfig, seed: int) -> list[ThresholdResult]:
+    """Top-1 and top-5 paired checks (`names`, in that order) of two rankings on the shared common-taxa examples."""
     mask = _common_shared(inputs, gate)
-    common = f"Common taxa (>= {gate.common_taxa_min_train_photos} training photos)"
+    common = f"Common taxa (>= {gate.common_taxa_min_train_photos} training photos){scores}"
     return [
-        paired_regression_check(f"common_top{k}_regression", f"{common}, top-{k}",
-                                correct_at(inputs.candidate_rank[mask], k), correct_at(inputs.baseline_rank[mask], k),
-                                max_drop, gate, seed)
-        for k, max_drop in ((1, gate.max_top1_drop), (5, gate.max_top5_drop))
+        paired_regression_check(name, f"{common}, top-{k}", correct_at(candidate_rank[mask], k),
+                                correct_at(baseline_rank[mask], k), max_drop, gate, seed)
+        for name, (k, max_drop) in zip(names, ((1, gate.max_top1_drop), (5, gate.max_top5_drop)))
     ]
+
+
+def common_taxa_checks(inputs: GateInputs, gate: GateConfig, seed: int) -> list[ThresholdResult]:
+    """Paired top-1 and top-5 no-regression checks of the served scores on shared examples of common taxa."""
+    return _common_paired_checks(COMMON_CHECKS, "", inputs.candidate_rank, inputs.baseline_rank, inputs, gate, seed)
+
+
+def common_vision_skip_reason(inputs: GateInputs) -> Optional[str]:
+    """Why `common_vision_checks` cannot run on these inputs; None when they can."""
+    if not inputs.has_baseline:
+        return NO_BASELINE_REASON
+    missing = [which for which, ranks in (("the candidate", inputs.vision_rank),
+                                          ("the baseline", inputs.baseline_vision_rank)) if ranks is None]
+    return NO_VISION_RANKS_REASON.format(which=" and ".join(missing)) if missing else None
+
+
+def common_vision_checks(inputs: GateInputs, gate: GateConfig, seed: int) -> list[ThresholdResult]:
+    """The same paired top-1 and top-5 checks on the two releases' vision scores alone (what a user who gives
+    no location gets), on the same examples with the same limits; [] when `common_vision_skip_reason` says
+    why they cannot run."""
+    if common_vision_skip_reason(inputs) is not None:
+        return []
+    return _common_paired_checks(COMMON_VISION_CHECKS, ", vision alone (no location)", inputs.vision_rank,
+                                 inputs.baseline_vision_rank, inputs, gate, seed)
+
+
+def skipped_checks(inputs: GateInputs) -> list[SkippedCheck]:
+    """The named checks these inputs cannot support, each with the reason: on a first release every
+    comparison with the baseline; with a baseline, the vision-alone checks when either release's
+    vision-only ranks were not recorded."""
+    if not inputs.has_baseline:
+        return [SkippedCheck(name, NO_BASELINE_REASON) for name in COMMON_CHECKS + COMMON_VISION_CHECKS]
+    reason = common_vision_skip_reason(inputs)
+    return [SkippedCheck(name, reason) for name in COMMON_VISION_CHECKS] if reason else []
 
 
 def _iconic_names(inputs: GateInputs) -> np.ndarray:
@@ -493,33 +554,40 @@ def geo_prior_comparison(inputs: GateInputs, status: str = "trained", explanatio
         lost=int((~correct_at(prior, 1) & correct_at(vision, 1)).sum()), map_caption=map_caption)
 
 
-def _summary(thresholds: list[ThresholdResult], first_release: bool) -> str:
+def _summary(thresholds: list[ThresholdResult], first_release: bool, skipped: Sequence[SkippedCheck] = ()) -> str:
     failed = [check.name for check in thresholds if not check.passed]
     verdict = (f"Not blessed: {len(failed)} of {len(thresholds)} checks failed ({', '.join(failed)})." if failed
                else f"Blessed: all {len(thresholds)} checks passed.")
-    return f"{verdict} {FIRST_RELEASE_SENTENCE}" if first_release else verdict
+    if first_release:
+        return f"{verdict} {FIRST_RELEASE_SENTENCE}"
+    if skipped:
+        verdict += f" Not applied: {', '.join(check.name for check in skipped)} (see the report)."
+    return verdict
 
 
 def evaluate_gate(inputs: GateInputs, gate: GateConfig, extra_checks: Sequence[ThresholdResult] = (),
                   seed: int = 0, geo_prior: Optional[GeoPriorComparison] = None) -> GateResult:
     """Runs every check (plus the caller's already evaluated `extra_checks`) and builds the report's tables.
 
-    The candidate is blessed when every check passes. Without a baseline only the absolute checks apply.
-    `geo_prior` (from `geo_prior_comparison`) is shown in the report; its check, `geo_prior_check`, comes
-    with the caller's extra checks.
+    The candidate is blessed when every check passes. Without a baseline only the absolute checks apply; the
+    comparisons that could not run are listed in `skipped_checks` with the reason. `geo_prior` (from
+    `geo_prior_comparison`) is shown in the report; its check, `geo_prior_check`, comes with the caller's
+    extra checks.
     """
     thresholds = [top1_floor_check(inputs.candidate_rank, gate.min_top1)]
     if inputs.has_baseline:
-        thresholds += common_taxa_checks(inputs, gate, seed) + iconic_checks(inputs, gate, seed)
+        thresholds += (common_taxa_checks(inputs, gate, seed) + common_vision_checks(inputs, gate, seed)
+                       + iconic_checks(inputs, gate, seed))
     thresholds += list(extra_checks)
     first_release = not inputs.has_baseline
+    skipped = skipped_checks(inputs)
     baseline_taxa = inputs.baseline_taxa or {}
     return GateResult(
         blessed=all(check.passed for check in thresholds), first_release=first_release,
-        summary=_summary(thresholds, first_release), confidence=gate.confidence,
+        summary=_summary(thresholds, first_release, skipped), confidence=gate.confidence,
         baseline_release=inputs.baseline_release, thresholds=thresholds,
         overall=overall_comparison(inputs, gate), per_iconic=iconic_comparison(inputs),
         taxa_added=[] if first_release else taxa_difference(inputs.candidate_taxa, baseline_taxa),
         taxa_removed=taxa_difference(baseline_taxa, inputs.candidate_taxa),
         regressed_taxa=most_regressed_taxa(inputs), confused_pairs=most_confused_pairs(inputs),
-        train_photo_buckets=accuracy_by_train_photos(inputs), geo_prior=geo_prior)
+        train_photo_buckets=accuracy_by_train_photos(inputs), geo_prior=geo_prior, skipped_checks=skipped)
