@@ -25,10 +25,10 @@ demo: install  ## generate the sample export and run the whole pipeline on it
 	$(BIN)/inatvision run --export $(SAMPLE) --root $(ROOT)
 
 test: install  ## the CI suite (slow tests excluded)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-all: install
-	$(BIN)/python -m pytest -q -m ""
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m ""
 
 clean:
 	rm -rf $(ROOT) $(SAMPLE)

@@ -120,13 +120,19 @@ def releases(root, destination):
 @click.option("--destination", default=None, help="push destination (default <root>/releases)")
 def gc(root, keep, destination):
     """Remove artifacts of old runs; never a release or anything a release's lineage needs."""
-    from pipeline.gc import collect_garbage
     from pipeline.config import local_paths
-    paths = local_paths(os.path.abspath(root))
+    from pipeline.gc import collect_garbage
+    from pipeline.run import RootLock, RunInProgress
+    root = os.path.abspath(root)
+    paths = local_paths(root)
     if not os.path.exists(paths["metadata"]):
         raise click.ClickException(f"{paths['metadata']}: no metadata store; is {root} a pipeline root?")
-    click.echo(json.dumps(collect_garbage(paths["metadata"], paths["artifacts"],
-                                          destination or paths["releases"], keep)))
+    try:
+        with RootLock(root, "gc"):
+            freed = collect_garbage(paths["metadata"], paths["artifacts"], destination or paths["releases"], keep)
+    except RunInProgress as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(freed))
 
 
 from kubeflow.commands import compile_kubeflow, submit_kubeflow  # noqa: E402

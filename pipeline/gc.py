@@ -5,6 +5,11 @@ used or produced; every release keeps the whole upstream lineage of the model it
 shipped (model_card.json's artifact ids, walked back through the executions that
 produced them). Everything else under the pipeline root is deleted and marked DELETED
 in ML Metadata, so TFX's cache never reuses it.
+
+A run killed inside a component leaves that component's output folders half-written and
+registered nowhere (TFX records a component's outputs only when it finishes). They are
+found on disk and freed by every run before it starts and by `gc`, both holding the
+root's lock, so no run is writing them.
 """
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.pusher import release_layout
+
+# Folders beside a component's outputs that outlive its executions: the Trainer's resume state and TensorBoard
+# logs (components/trainer/run.py STATE_DIR, TENSORBOARD_DIR), keyed by the Trainer's inputs.
+DURABLE_FOLDERS = ("trainer_state", "tensorboard")
 
 
 def _store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -44,8 +53,48 @@ def release_artifact_ids(destination: str) -> set[int]:
     return ids
 
 
+def interrupted_output_dirs(store, artifacts_root: str) -> list[str]:
+    """Output folders of executions that never finished: `<node>/<output>/<execution id>` under the pipeline
+    root, whose execution is neither COMPLETE nor CACHED and which no artifact in ML Metadata uses.
+
+    The Trainer's resume state and TensorBoard logs (DURABLE_FOLDERS) are no execution's outputs and are
+    never returned."""
+    finished = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    unfinished = {}  # execution id -> node id, for executions that did not finish
+    for node in store.get_contexts_by_type("node"):
+        for execution in store.get_executions_by_context(node.id):
+            if execution.last_known_state not in finished:
+                unfinished[execution.id] = node.name.rsplit(".", 1)[-1]
+    in_use = {os.path.abspath(a.uri) for a in store.get_artifacts() if a.uri}
+    found = []
+    for execution_id, node in sorted(unfinished.items()):
+        node_dir = os.path.join(artifacts_root, node)
+        if not os.path.isdir(node_dir):
+            continue
+        for output in sorted(os.listdir(node_dir)):
+            path = os.path.abspath(os.path.join(node_dir, output, str(execution_id)))
+            if output.startswith(".") or output in DURABLE_FOLDERS:
+                continue
+            if os.path.isdir(path) and path not in in_use:
+                found.append(path)
+    return found
+
+
+def free_interrupted_outputs(metadata_path: str, artifacts_root: str) -> dict:
+    """Deletes the outputs of interrupted executions (call with the root's lock held)."""
+    if not os.path.exists(metadata_path):
+        return {"folders": 0, "freed_mb": 0.0}
+    paths = interrupted_output_dirs(_store(metadata_path), artifacts_root)
+    freed_bytes = sum(_size(path) for path in paths)
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+    return {"folders": len(paths), "freed_mb": round(freed_bytes / 2**20, 1)}
+
+
 def collect_garbage(metadata_path: str, artifacts_root: str, destination: str, keep: int) -> dict:
-    """Deletes what neither the newest `keep` runs nor any release needs; returns counts and bytes freed."""
+    """Deletes what neither the newest `keep` runs nor any release needs, and the outputs of interrupted
+    executions; returns counts and bytes freed. Call with the root's lock held."""
+    interrupted = free_interrupted_outputs(metadata_path, artifacts_root)
     store = _store(metadata_path)
     runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch)
     kept_runs = runs[-keep:] if keep > 0 else []
@@ -68,7 +117,8 @@ def collect_garbage(metadata_path: str, artifacts_root: str, destination: str, k
     if deleted:
         store.put_artifacts(deleted)
     return {"runs": len(runs), "runs_kept": len(kept_runs), "artifacts_deleted": len(deleted),
-            "artifacts_kept": len(needed), "freed_mb": round(freed_bytes / 2**20, 1)}
+            "artifacts_kept": len(needed), "interrupted_outputs_deleted": interrupted["folders"],
+            "freed_mb": round(freed_bytes / 2**20 + interrupted["freed_mb"], 1)}
 
 
 def _size(path: str) -> int:

@@ -46,11 +46,11 @@ def _new_run_dir(runs: str) -> tuple[str, str]:
 
 
 class RootLock:
-    """One run per root at a time: a second run refuses at once, naming the run in progress."""
+    """One run (or `gc`) per root at a time: a second one refuses at once, naming the one in progress."""
 
-    def __init__(self, root: str, run_id: str):
+    def __init__(self, root: str, holder: str):
         self.path = os.path.join(root, LOCK_FILE)
-        self.run_id = run_id
+        self.holder = holder  # e.g. "run 20261130-130135-376322" or "gc"
 
     def __enter__(self):
         self.file = open(self.path, "a+")
@@ -64,7 +64,7 @@ class RootLock:
                                 f"another --root") from None
         self.file.seek(0)
         self.file.truncate()
-        self.file.write(f"run {self.run_id}, pid {os.getpid()}")
+        self.file.write(f"{self.holder}, pid {os.getpid()}")
         self.file.flush()
         return self
 
@@ -97,7 +97,9 @@ def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_r
         check_tables(export_dir)
         from pipeline import outcomes
         destination = config.push.destination or paths["releases"]
-        with RootLock(root, run_id):
+        with RootLock(root, f"run {run_id}"):
+            from pipeline.gc import free_interrupted_outputs
+            summary["interrupted_outputs_freed"] = free_interrupted_outputs(paths["metadata"], paths["artifacts"])
             _run_locally(config, export_dir, paths, destination, list(overrides), photo_root)
             outcomes.fill_from_metadata(summary, paths["metadata"], run_dir)
     except (ConfigError, InputError) as error:

@@ -71,10 +71,20 @@ def test_bad_configuration_value(tmp_path, tables):
 def test_a_second_run_on_the_same_root_refuses_at_once(tmp_path, tables):
     root = tmp_path / "root"
     os.makedirs(root)
-    with RootLock(str(root), "20260101-000000-first"):
+    with RootLock(str(root), "run 20260101-000000-first"):
         result = invoke("run", "--export", tables, "--root", root)
     assert result.exit_code == 1
     assert "another run is in progress on this root (run 20260101-000000-first" in result.output
+
+
+def test_gc_refuses_while_a_run_holds_the_root(tmp_path):
+    root = tmp_path / "root"
+    os.makedirs(root)
+    (root / "metadata.sqlite").write_bytes(b"")
+    with RootLock(str(root), "run 20260101-000000-first"):
+        result = invoke("gc", "--root", root, "--keep", "1")
+    assert result.exit_code == 1
+    assert "another run is in progress on this root (run 20260101-000000-first, pid" in result.output
 
 
 def test_preview_of_a_missing_export(tmp_path):

@@ -6,13 +6,11 @@ tabs or quotes in every table, photo rows whose observation has no row, and a ta
 export completes, every rejected item is counted in the report as the preview counts it, and the preview writes
 the same taxonomy.csv.
 """
-import io
 import json
 import os
 
 import pytest
 import tensorflow as tf
-from PIL import Image
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.types import standard_artifacts
 
@@ -24,51 +22,9 @@ from components.export_examples.tables import InputError
 from pipeline.config import build_config
 from pipeline.sample_export import write_sample_export
 
+from tests.hostile_export import ORPHAN_UUID, UNUSABLE, spoil
+
 DEMO_OVERRIDES = ["export.max_rejected_fraction=0.5"]
-ORPHAN_UUID = "no-such-observation"
-
-
-def _jpeg(mode: str, size=(400, 300), fmt="JPEG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, size, 128 if mode == "L" else None).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def _photo_files(export_dir: str) -> list[str]:
-    photos = os.path.join(export_dir, "photos")
-    return [os.path.join(photos, folder, name) for folder in sorted(os.listdir(photos))
-            for name in os.listdir(os.path.join(photos, folder))]
-
-
-def spoil(export_dir: str) -> dict[str, str]:
-    """Replaces chosen photos with hostile files and appends hostile rows; returns photo path -> kind."""
-    files = _photo_files(export_dir)
-    hostile = {
-        "truncated": open(files[0], "rb").read()[:200], "zero_byte": b"", "not_an_image": b"hello, world",
-        "png_named_jpg": _jpeg("RGBA", fmt="PNG"), "cmyk": _jpeg("CMYK"), "grayscale": _jpeg("L"),
-        "huge": _jpeg("RGB", size=(10000, 10000)),
-    }
-    kinds = list(hostile.items()) + [("untouched", None)]
-    chosen = {}
-    for index, path in enumerate(files):  # every kind many times, so each meets selected photos
-        kind, data = kinds[index % len(kinds)]
-        if data is not None:
-            open(path, "wb").write(data)
-        chosen[path] = kind
-    with open(os.path.join(export_dir, "observations.csv"), "a") as f:
-        f.write("extra-tab-uuid\t1\t10.0\t10.0\t\t\t1\tresearch\t2020-01-01\n")  # an extra tab
-        f.write('"quoted-uuid"\t1\t95.0\t10.0\t\t1\tresearch\t2020-01-01\n')  # latitude out of range
-    with open(os.path.join(export_dir, "photos.csv"), "a") as f:
-        f.write(f"orphan-1\t990001\t{ORPHAN_UUID}\t1\tjpg\tCC-BY\t\t\t0\n")  # no observation row at all
-        f.write(f"orphan-2\t990002\t{ORPHAN_UUID}\t1\tjpg\tCC-BY\t\t\t1\n")
-        f.write("of-rejected-1\t990003\tquoted-uuid\t1\tjpg\tCC-BY\t\t\t0\n")  # of rejected observation rows:
-        f.write("of-rejected-2\t990004\textra-tab-uuid\t1\tjpg\tCC-BY\t\t\t0\n")  # not without a row
-        f.write("extra-tab\t990005\textra-tab-uuid\t1\tjpg\tCC-BY\t\t\t0\t\n")  # an extra tab
-    with open(os.path.join(export_dir, "taxa.csv"), "a") as f:
-        f.write("900001\t48460/900002\t10\tspecies\tCyclus unus\ttrue\n")
-        f.write("900002\t48460/900001\t10\tspecies\tCyclus duo\ttrue\n")
-        f.write("900003\t48460\t10\tspecies\tTabula extra\ttrue\t\n")  # an extra tab
-    return chosen
 
 
 def run_executor(export_dir: str, out: str, overrides=DEMO_OVERRIDES):
@@ -152,7 +108,7 @@ def test_bad_photos_are_rejected_or_converted(hostile):
     assert 0.2 < report["rejected_photo_fraction"] < 0.5  # 3 of 8 kinds are unusable
     assert report["photos_converted"] > 0  # PNG, CMYK, grayscale and the huge photo
     for reason, paths in report["rejected_examples"]["photos"].items():
-        assert all(hostile["chosen"][path] in ("truncated", "zero_byte", "not_an_image") for path in paths), reason
+        assert all(hostile["chosen"][path] in UNUSABLE for path in paths), reason
     total = sum(report["examples_per_split"].values())
     assert total + report["photos_rejected_total"] == report["photos_selected"]
 

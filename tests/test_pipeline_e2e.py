@@ -1,6 +1,7 @@
 """Whole-pipeline runs on a tiny generated export, shared by many assertions (CI budget: few runs).
 
-1. a first run pushes release 1 (no baseline: absolute checks only);
+1. a first run, on an export spoiled with hostile photos and rows (tests/hostile_export.py), pushes release 1
+   (no baseline: absolute checks only) and counts what it rejected;
 2. the `--scale 2` snapshot with an untrained model (`trainer.epochs=0`, `geo.epochs=0`) compares against
    release 1 by taxon and is not blessed (exit 3), pushing nothing;
 3. a rerun of the first run's inputs reuses the cache and ends `no_change`.
@@ -19,6 +20,7 @@ from components.geo_prior import presences, scoring
 from components.pusher import release_layout
 from pipeline.run import run
 from pipeline.sample_export import write_sample_export
+from tests.hostile_export import UNUSABLE, spoil
 
 pytestmark = pytest.mark.e2e
 FAST = ["trainer.epochs=3"]
@@ -27,6 +29,11 @@ FAST = ["trainer.epochs=3"]
 # (untrained vision with it: 0.93 against release 1's 0.96, blessed), so only an untrained prior makes the
 # release worse than release 1 on what the gate sees.
 UNTRAINED = ["trainer.epochs=0", "geo.epochs=0"]
+# The first run and its rerun use the demo's Beam settings (DirectRunner, multi-processing); the untrained run,
+# whose Beam steps are not under test, runs them in memory, without worker processes to start (about a minute
+# less on two cores).
+IN_MEMORY = ["beam.direct_running_mode=in_memory"]
+HOSTILE_STRIDE = 16  # one photo in 16 spoiled: about 3% of them unusable, under export.max_rejected_fraction
 
 
 @pytest.fixture(scope="session")
@@ -35,11 +42,12 @@ def world(tmp_path_factory):
     first, second = str(base / "export-1"), str(base / "export-2")
     write_sample_export(first, species=8, seed=3)
     write_sample_export(second, species=8, seed=3, scale=2)
+    spoiled = spoil(first, stride=HOSTILE_STRIDE)
     root = str(base / "root")
     runs = {"first": run(first, root, "demo", FAST)}
-    runs["worse"] = run(second, root, "demo", UNTRAINED)
+    runs["worse"] = run(second, root, "demo", UNTRAINED + IN_MEMORY)
     runs["rerun"] = run(first, root, "demo", FAST)
-    return {"root": root, "first_export": first, "runs": runs}
+    return {"root": root, "first_export": first, "runs": runs, "spoiled": spoiled}
 
 
 def test_first_run_pushes_release_one(world):
@@ -59,6 +67,21 @@ def test_first_run_pushes_release_one(world):
     assert gate["first_release"] is True and "first release" in gate["summary"]
     on_disk = json.load(open(os.path.join(world["root"], "runs", summary["run_id"], "summary.json")))
     assert on_disk["status"] == "pushed"
+
+
+def test_hostile_photos_and_rows_went_through_the_whole_run_and_were_counted(world):
+    """Issue 9: the run completed on the spoiled export; every rejected row and photo is counted by reason."""
+    summary, _ = world["runs"]["first"]
+    rows, photos = summary["rejected"]["rows"], summary["rejected"]["photos"]
+    assert rows["wrong_field_count"] == 3  # an extra tab in each table
+    assert rows["latitude_out_of_range"] == 1 and rows["no_observation"] == 2 and rows["ancestry_cycle"] >= 2
+    assert photos and set(photos) <= {"truncated", "empty_file", "not_an_image"}, photos
+    report = json.load(open(os.path.join(summary["reports"]["export_report"])))
+    assert report["photos_rejected"] == photos and report["photos_converted"] > 0  # PNG, CMYK, grey, huge
+    unusable = {path for path, kind in world["spoiled"].items() if kind in UNUSABLE}
+    named = {path for paths in report["rejected_examples"]["photos"].values() for path in paths}
+    assert named and named <= unusable
+    assert sum(summary["examples_per_split"].values()) + sum(photos.values()) == report["photos_selected"]
 
 
 def test_release_layout_is_complete(world):
@@ -81,9 +104,7 @@ def served(world):
 def test_pushed_model_classifies_a_jpeg(world, served):
     release = os.path.join(world["root"], "releases", "1")
     model = served["serving"]
-    photos = os.path.join(world["first_export"], "photos")
-    photo_dir = os.path.join(photos, sorted(os.listdir(photos))[0])
-    jpeg = open(os.path.join(photo_dir, os.listdir(photo_dir)[0]), "rb").read()
+    jpeg = _a_sample_jpeg(world)
     result = model.signatures["serving_default"](
         image_bytes=tf.constant([jpeg]), latitude=tf.constant([np.nan]), longitude=tf.constant([np.nan]),
         day_of_year=tf.constant([0], tf.int64))
@@ -124,9 +145,11 @@ def _first_release(world) -> str:
 
 
 def _a_sample_jpeg(world) -> bytes:
+    """The first generated photo of the first export that was not spoiled."""
     photos = os.path.join(world["first_export"], "photos")
-    photo_dir = os.path.join(photos, sorted(os.listdir(photos))[0])
-    return open(os.path.join(photo_dir, os.listdir(photo_dir)[0]), "rb").read()
+    paths = [os.path.join(photos, folder, name) for folder in sorted(os.listdir(photos))
+             for name in sorted(os.listdir(os.path.join(photos, folder)))]
+    return open(next(path for path in paths if world["spoiled"].get(path, "untouched") == "untouched"), "rb").read()
 
 
 def test_first_release_ships_the_location_prior_and_the_gate_compares_it(world):

@@ -1,11 +1,13 @@
 """The whole pipeline on the real photo sample (../shared/data/real-photos-sample), shared by several checks.
 
 328 real research-grade plant photos (10 species and 2 subspecies, one photo per observation, no coordinates,
-empty licences). One session fixture, one root, two runs with the same inputs:
+empty licences). One session fixture, one root, three runs with the same inputs:
 
-1. `inatvision run` as a subprocess in its own session, killed with SIGKILL (its whole process group) as soon
-   as ML Metadata records StatisticsGen COMPLETE: an interrupted pipeline that leaves its root lock file behind;
-2. the same inputs again, in process: the finished components come from the ML Metadata cache, the rest runs,
+1. `inatvision run` as a subprocess in its own session, killed with SIGKILL (its whole process group) inside
+   the export step, as soon as ML Metadata records ExportExamples RUNNING and its output folders are made;
+2. the same again, killed as soon as ML Metadata records StatisticsGen COMPLETE: an interrupted pipeline that
+   leaves its root lock file behind; before it starts, it frees the first run's half-written export;
+3. the same inputs again, in process: the finished components come from the ML Metadata cache, the rest runs,
    and release 1 is pushed.
 
 Both runs take their Beam options the way a cluster runner's are given (`beam.runner`, `beam.extra_args`); the
@@ -16,6 +18,7 @@ second run records what the Beam executors that ran actually got. The checks: th
 import collections
 import contextlib
 import csv
+import glob
 import json
 import os
 import re
@@ -50,7 +53,8 @@ OVERRIDES = [
     "beam.runner=DirectRunner",
     "beam.extra_args=" + ",".join(BEAM_EXTRA_ARGS),
 ]
-KILL_AFTER = "StatisticsGen"  # killed once this component is COMPLETE in ML Metadata
+KILL_INSIDE = "ExportExamples"  # the first run is killed once this component is RUNNING in ML Metadata
+KILL_AFTER = "StatisticsGen"  # the second once this one is COMPLETE
 KILL_TIMEOUT_S = 600  # under a heavy load; about 2 minutes on a shared 2-core machine
 
 
@@ -95,13 +99,31 @@ def _outputs_by_node(store) -> dict[tuple[str, str], set[int]]:
     return dict(outputs)
 
 
-def _completed(store, node: str) -> bool:
+def _reached(store, runs_before: int, node: str, state) -> bool:
+    """Whether the run started after the first `runs_before` runs has an execution of `node` in `state`."""
     runs = _runs(store)
-    return bool(runs) and metadata_store_pb2.Execution.COMPLETE in _node_states(store, runs[-1]).get(node, [])
+    return len(runs) > runs_before and state in _node_states(store, runs[-1]).get(node, [])
 
 
-def _start_and_kill(export_dir: str, root: str, log_path: str) -> dict:
-    """`inatvision run` in a subprocess, SIGKILLed (process group) once KILL_AFTER is COMPLETE."""
+def _export_running(store, runs_before: int, root: str) -> bool:
+    """The export's executor is running: its execution is RUNNING and its output folders are made."""
+    return _reached(store, runs_before, KILL_INSIDE, metadata_store_pb2.Execution.RUNNING) and bool(
+        _export_output_dirs(root))
+
+
+def _node_complete(node: str):
+    def node_complete(store, runs_before: int, root: str) -> bool:
+        return _reached(store, runs_before, node, metadata_store_pb2.Execution.COMPLETE)
+    node_complete.__name__ = f"{node} COMPLETE"
+    return node_complete
+
+
+def _export_output_dirs(root: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(root, "artifacts", KILL_INSIDE, "*", "[0-9]*")))
+
+
+def _start_and_kill(export_dir: str, root: str, log_path: str, kill_when) -> dict:
+    """`inatvision run` in a subprocess, SIGKILLed (process group) once `kill_when(store, runs_before, root)`."""
     metadata = os.path.join(root, "metadata.sqlite")
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     command = [sys.executable, "-m", "pipeline.cli", "run", "--export", export_dir, "--root", root]
@@ -111,16 +133,17 @@ def _start_and_kill(export_dir: str, root: str, log_path: str) -> dict:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         deadline = time.time() + KILL_TIMEOUT_S
+        runs_before = len(_runs(_store(metadata))) if os.path.exists(metadata) else 0
         try:
             while True:
                 if process.poll() is not None:
                     raise AssertionError(f"the first run ended (exit {process.returncode}) before it was killed; "
                                          f"log {log_path} ends: {open(log_path).read()[-3000:]}")
                 if time.time() > deadline:
-                    raise AssertionError(f"{KILL_AFTER} not COMPLETE after {KILL_TIMEOUT_S} s; log: {log_path}")
+                    raise AssertionError(f"{kill_when.__name__} not reached after {KILL_TIMEOUT_S} s; log: {log_path}")
                 if os.path.exists(metadata):
                     try:
-                        if _completed(_store(metadata), KILL_AFTER):
+                        if kill_when(_store(metadata), runs_before, root):
                             break
                     except Exception:  # noqa: BLE001 - the store is being created or written; ask again
                         pass
@@ -132,7 +155,7 @@ def _start_and_kill(export_dir: str, root: str, log_path: str) -> dict:
     lock_path = os.path.join(root, ".run.lock")
     releases = os.path.join(root, "releases")
     return {
-        "pid": process.pid, "returncode": process.returncode,
+        "pid": process.pid, "returncode": process.returncode, "export_output_dirs": _export_output_dirs(root),
         "lock_text": open(lock_path).read() if os.path.exists(lock_path) else None,
         "releases": sorted(os.listdir(releases)) if os.path.isdir(releases) else [],
         "integrity": _integrity(metadata),
@@ -161,7 +184,8 @@ def real(tmp_path_factory, shared_data):
     base = tmp_path_factory.mktemp("real-sample")
     root = str(base / "root")
     started, cpu_before = time.time(), _cpu_seconds()
-    killed = _start_and_kill(export_dir, root, str(base / "killed-run.log"))
+    killed_in_export = _start_and_kill(export_dir, root, str(base / "killed-in-export.log"), _export_running)
+    killed = _start_and_kill(export_dir, root, str(base / "killed-run.log"), _node_complete(KILL_AFTER))
     killed["seconds"] = time.time() - started
 
     beam_calls = []  # (executor class, the Beam args it made its pipeline with), for each Beam step that ran
@@ -176,25 +200,44 @@ def real(tmp_path_factory, shared_data):
         patch.setattr(base_beam_executor.BaseBeamExecutor, "_make_beam_pipeline", recording)
         summary, code = run(export_dir, root, "demo", OVERRIDES)
     ended = time.time()
-    print(f"\nreal-sample fixture: killed run {killed['seconds']:.0f} s, rerun {ended - rerun_started:.0f} s, "
+    print(f"\nreal-sample fixture: killed runs {killed['seconds']:.0f} s, rerun {ended - rerun_started:.0f} s, "
           f"total {ended - started:.0f} s wall, {_cpu_seconds() - cpu_before:.0f} s CPU (this process and the killed "
           f"run); load average {os.getloadavg()[0]:.1f}")
-    return {"export": export_dir, "root": root, "base": base, "killed": killed, "summary": summary, "code": code,
+    return {"export": export_dir, "root": root, "base": base, "killed_in_export": killed_in_export,
+            "killed": killed, "summary": summary, "code": code,
             "beam_calls": beam_calls, "release": os.path.join(root, "releases", "1")}
 
 
-# issue 9: a pipeline killed between components --------------------------------------------------------------
+# issue 9: a pipeline killed inside the export step and between components --------------------------------------
 
-def test_killed_run_left_no_release_and_a_stale_lock(real):
-    killed = real["killed"]
-    assert killed["returncode"] == -signal.SIGKILL
-    assert killed["releases"] == []  # nothing pushed, nothing half-written
-    # the lock file still names the killed run (nobody truncated it); the kernel dropped its flock with the process
-    assert killed["lock_text"] is not None and f"pid {killed['pid']}" in killed["lock_text"]
-    assert killed["integrity"] == "ok" and killed["executions"] >= 3  # the store opens after the kill
+def test_killed_runs_left_no_release_and_a_stale_lock(real):
+    for killed in (real["killed_in_export"], real["killed"]):
+        assert killed["returncode"] == -signal.SIGKILL
+        assert killed["releases"] == []  # nothing pushed, nothing half-written
+        # the lock file still names the killed run (nobody truncated it); the kernel dropped its flock with it
+        assert killed["lock_text"] is not None and f"pid {killed['pid']}" in killed["lock_text"]
+        assert killed["integrity"] == "ok" and killed["executions"] >= 1  # the store opens after the kill
 
 
-def test_rerun_after_the_kill_completes_and_is_not_refused(real):
+def test_the_export_killed_midway_left_half_written_outputs_that_the_next_run_freed(real):
+    store = _store(os.path.join(real["root"], "metadata.sqlite"))
+    killed_in_export = _node_states(store, _runs(store)[0])
+    assert killed_in_export[KILL_INSIDE] == [metadata_store_pb2.Execution.RUNNING]  # killed inside, never finished
+    half_written = real["killed_in_export"]["export_output_dirs"]
+    assert half_written, "the killed export made no output folders"
+    (examples,) = store.get_artifacts_by_type("Examples")
+    assert examples.uri not in half_written  # the killed export registered nothing
+    # the second run freed them before it started; its own export's folders are what remains
+    after_second = real["killed"]["export_output_dirs"]
+    assert not set(half_written) & set(after_second) and examples.uri in after_second
+    assert not any(os.path.exists(path) for path in half_written)
+    # the completed run freed whatever the second run had started when it was killed: nothing is left over
+    from pipeline import gc
+    assert gc.interrupted_output_dirs(store, os.path.join(real["root"], "artifacts")) == []
+    assert set(real["summary"]["interrupted_outputs_freed"]) == {"folders", "freed_mb"}
+
+
+def test_rerun_after_the_kills_completes_and_is_not_refused(real):
     summary, code = real["summary"], real["code"]
     assert (summary["status"], code) == ("pushed", 0), summary.get("error")
     assert not summary.get("error")
@@ -206,24 +249,30 @@ def test_rerun_after_the_kill_completes_and_is_not_refused(real):
 def test_rerun_reused_every_finished_component_through_the_cache(real):
     metadata = os.path.join(real["root"], "metadata.sqlite")
     store = _store(metadata, read_only=False)  # opens read-write, as the next run will
-    first, second = _runs(store)
-    killed_states, rerun_states = _node_states(store, first), _node_states(store, second)
+    runs = _runs(store)
+    assert len(runs) == 3
+    states = [_node_states(store, run) for run in runs]
+    killed_in_export, killed, rerun = states
     complete, cached = metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED
-    finished = {node for node, states in killed_states.items() if complete in states}
-    assert {"ExportExamples", "CuratedSchema", KILL_AFTER} <= finished
-    assert "ReleasePusher" not in killed_states  # killed long before the push
-    assert {node for node, states in rerun_states.items() if states == [cached]} == finished
-    assert all(states == [complete] for node, states in rerun_states.items() if node not in finished), rerun_states
-    assert set(rerun_states) >= {"ExportExamples", KILL_AFTER, "Transform", "Trainer", "Evaluator", "ReleasePusher"}
+    finished_before = [{node for node, node_states in run.items() if complete in node_states}
+                       for run in (killed_in_export, killed)]
+    assert KILL_INSIDE not in finished_before[0] and {KILL_INSIDE, KILL_AFTER} <= finished_before[1]
+    # what the first run finished (nodes without inputs, which run before the export) the second took from the cache
+    assert {node for node, node_states in killed.items() if node_states == [cached]} == finished_before[0]
+    finished = finished_before[0] | finished_before[1]
+    assert "ReleasePusher" not in killed  # killed long before the push
+    assert {node for node, node_states in rerun.items() if node_states == [cached]} == finished
+    assert all(node_states == [complete] for node, node_states in rerun.items() if node not in finished), rerun
+    assert set(rerun) >= {"ExportExamples", KILL_AFTER, "Transform", "Trainer", "Evaluator", "ReleasePusher"}
     # nothing produced twice: one Examples artifact for the export, one artifact per output of every node
     (examples,) = store.get_artifacts_by_type("Examples")
     assert os.path.join("artifacts", "ExportExamples", "examples") in examples.uri
     outputs = _outputs_by_node(store)
     assert outputs[("ExportExamples", "examples")] == {examples.id}
     assert {key: ids for key, ids in outputs.items() if len(ids) != 1} == {}
-    for node in set(killed_states) | set(rerun_states):
-        done = killed_states.get(node, []).count(complete) + rerun_states.get(node, []).count(complete)
-        assert done <= 1, (node, killed_states.get(node), rerun_states.get(node))
+    for node in set().union(*states):
+        done = sum(run.get(node, []).count(complete) for run in states)
+        assert done <= 1, (node, [run.get(node) for run in states])
 
 
 def test_releases_hold_only_the_complete_first_release(real):

@@ -14,7 +14,7 @@ from components.trainer import export, input_pipeline, model as classifier
 from pipeline.config import Config
 
 STATE_DIR = "trainer_state"
-TENSORBOARD_DIR = "tensorboard"  # tensorboard --logdir <root>/artifacts/tensorboard
+TENSORBOARD_DIR = "tensorboard"  # tensorboard --logdir <root>/artifacts/Trainer/tensorboard
 SUMMARY_FILE = "training_summary.json"
 
 
