@@ -11,10 +11,14 @@ from pipeline.config import TrainerConfig
 
 @keras.utils.register_keras_serializable(package="inatvision")
 class ScaleToUnit(keras.layers.Layer):
-    """uint8 pixels to float in [0, 1] (the recipe's input range), on the accelerator."""
+    """uint8 levels to float in [0, 1] (the recipe's input range), on the accelerator.
+
+    The input pipeline truncates resized pixels to levels (image_preprocessing._resize_uint8): level k stands
+    for [k, k + 1), so it maps to the middle, (k + 0.5) / 255, clipped to 1.
+    """
 
     def call(self, images):
-        return tf.cast(images, self.compute_dtype) / 255.0
+        return tf.minimum((tf.cast(images, self.compute_dtype) + 0.5) / 255.0, 1.0)
 
 
 @keras.utils.register_keras_serializable(package="inatvision")
@@ -161,14 +165,14 @@ def precise_batchnorm(model: keras.Model, images: tf.data.Dataset, batches: int)
     "Precise BatchNorm" (Wu and Johnson, 2021): short runs end with moving averages that still
     remember their initial values. Returns the number of batches used.
     """
-    backbone = _backbone(model)
+    backbone, scale = _backbone(model), model.get_layer("scale_to_unit")
     norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     saved = [layer.momentum for layer in norms]
     used = 0
     for used, batch in enumerate(images.take(batches), start=1):
         for layer in norms:
             layer.momentum = 1.0 - 1.0 / used  # a running mean: the first batch replaces, later ones average in
-        backbone(tf.cast(batch, tf.float32) / 255.0, training=True)
+        backbone(scale(batch), training=True)
     for layer, momentum in zip(norms, saved):
         layer.momentum = momentum
     return used
