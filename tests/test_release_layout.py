@@ -1,6 +1,7 @@
 """Releases: versions only grow, the marker is written last, failures never touch earlier releases."""
 import os
 import threading
+import types
 
 import pytest
 
@@ -33,6 +34,44 @@ def test_concurrent_pushes_never_share_a_version(tmp_path):
     for thread in threads:
         thread.join()
     assert sorted(versions) == list(range(1, 17))
+
+
+def test_concurrent_pushes_to_a_bucket_never_share_a_version(monkeypatch):
+    """On gs:// a push claims a version by creating `<version>/.reserved` with `if_generation_match=0`, which the
+    server refuses when the object exists; a fake bucket plays the server, and every push starts from the same
+    (empty) listing, so they all race for version 1 first."""
+    from google.api_core import exceptions
+    from google.cloud import storage
+
+    created, server = {}, threading.Lock()
+
+    class Blob:
+        def __init__(self, bucket: str, name: str):
+            self.key = (bucket, name)
+
+        def upload_from_string(self, data, if_generation_match=None):
+            assert if_generation_match == 0  # create only: without it the object would be overwritten
+            with server:
+                if self.key in created:
+                    raise exceptions.PreconditionFailed("object exists")
+                created[self.key] = data
+
+    class Client:
+        def bucket(self, name: str):
+            return types.SimpleNamespace(blob=lambda blob_name: Blob(name, blob_name))
+
+    monkeypatch.setattr(storage, "Client", Client)
+    monkeypatch.setattr(release_layout, "_versions", lambda destination: [])
+    monkeypatch.setattr(release_layout.tf.io.gfile, "makedirs", lambda path: None)
+    claimed = []
+    threads = [threading.Thread(target=lambda: claimed.append(release_layout.reserve_next_version("gs://b/releases")))
+               for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == [(v, f"gs://b/releases/{v}") for v in range(1, 17)]
+    assert sorted(created) == sorted(("b", f"releases/{v}/{release_layout.RESERVED}") for v in range(1, 17))
 
 
 def test_releases_state_changes_with_a_new_release(tmp_path):

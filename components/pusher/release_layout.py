@@ -51,19 +51,43 @@ def releases_state(destination: str) -> str:
     return hashlib.sha256(json.dumps(complete_releases(destination)).encode()).hexdigest()[:16]
 
 
+RESERVED = ".reserved"  # on gs://, the object whose creation claims a version
+
+
+def _create_gcs_object_once(uri: str) -> None:
+    """Creates an empty object at a gs:// URI only if none exists (a generation precondition, atomic on the
+    server); raises FileExistsError otherwise."""
+    from google.api_core import exceptions
+    from google.cloud import storage
+
+    bucket, _, name = uri[len("gs://"):].partition("/")
+    try:
+        storage.Client().bucket(bucket).blob(name).upload_from_string(b"", if_generation_match=0)
+    except exceptions.PreconditionFailed:
+        raise FileExistsError(uri) from None
+
+
+def _claim(path: str) -> None:
+    """Claims a version's folder; raises FileExistsError if another push has it."""
+    if path.startswith("gs://"):
+        _create_gcs_object_once(os.path.join(path, RESERVED))
+    elif path.startswith("s3://"):  # no atomic create through tf.io.gfile: one pipeline per bucket at a time
+        if tf.io.gfile.exists(path):
+            raise FileExistsError(path)
+        tf.io.gfile.makedirs(path)
+    else:
+        os.mkdir(path)
+
+
 def reserve_next_version(destination: str) -> tuple[int, str]:
-    """Creates the next version's folder; mkdir is atomic locally, so two pushes never share a version."""
+    """Claims the next version's folder atomically (mkdir locally, a generation precondition on gs://), so two
+    pushes never share a version."""
     tf.io.gfile.makedirs(destination)
     version = (max(_versions(destination), default=0)) + 1
     while True:
         path = os.path.join(destination, str(version))
         try:
-            if destination.startswith(("gs://", "s3://")):
-                if tf.io.gfile.exists(path):
-                    raise FileExistsError(path)
-                tf.io.gfile.makedirs(path)
-            else:
-                os.mkdir(path)
+            _claim(path)
             return version, path
         except FileExistsError:
             version += 1
