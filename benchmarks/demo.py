@@ -21,23 +21,21 @@ VALIDATION_STEPS = ("StatisticsGen", "CuratedSchema", "InferredSchemaGen", "Exam
 
 
 def _store(metadata_path: str):
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
+    from pipeline.metadata import open_store
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    return metadata_store.MetadataStore(config)
+    return open_store(metadata_path, read_only=True)
 
 
 def component_seconds(store, executions) -> dict[str, float]:
     """Wall seconds of the given executions, by pipeline node (component id, e.g. `GeoTrainer`)."""
-    wanted = {e.id: e for e in executions}
+    from pipeline.metadata import executions_by_node
+
+    wanted = {e.id for e in executions}
     seconds = collections.Counter()
-    for node in store.get_contexts_by_type("node"):
-        for execution in store.get_executions_by_context(node.id):
+    for node, node_executions in executions_by_node(store).items():
+        for execution in node_executions:
             if execution.id in wanted:
-                seconds[node.name.rsplit(".", 1)[-1]] += (
-                    execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+                seconds[node] += (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
     return dict(seconds)
 
 

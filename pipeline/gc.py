@@ -16,21 +16,14 @@ from __future__ import annotations
 import os
 import shutil
 
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.pusher import release_layout
+from pipeline.metadata import executions_by_node, open_store
 
 # Folders beside a component's outputs that outlive its executions: the Trainer's resume state and TensorBoard
 # logs (components/trainer/run.py STATE_DIR, TENSORBOARD_DIR), keyed by the Trainer's inputs.
 DURABLE_FOLDERS = ("trainer_state", "tensorboard")
-
-
-def _store(metadata_path: str) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
-    return metadata_store.MetadataStore(config)
 
 
 def upstream_lineage(store, artifact_ids: set[int]) -> set[int]:
@@ -60,11 +53,8 @@ def interrupted_output_dirs(store, artifacts_root: str) -> list[str]:
     The Trainer's resume state and TensorBoard logs (DURABLE_FOLDERS) are no execution's outputs and are
     never returned."""
     finished = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
-    unfinished = {}  # execution id -> node id, for executions that did not finish
-    for node in store.get_contexts_by_type("node"):
-        for execution in store.get_executions_by_context(node.id):
-            if execution.last_known_state not in finished:
-                unfinished[execution.id] = node.name.rsplit(".", 1)[-1]
+    unfinished = {execution.id: node for node, executions in executions_by_node(store).items()
+                  for execution in executions if execution.last_known_state not in finished}
     in_use = {os.path.abspath(a.uri) for a in store.get_artifacts() if a.uri}
     found = []
     for execution_id, node in sorted(unfinished.items()):
@@ -80,22 +70,23 @@ def interrupted_output_dirs(store, artifacts_root: str) -> list[str]:
     return found
 
 
+def _free_interrupted(store, artifacts_root: str) -> dict:
+    paths = interrupted_output_dirs(store, artifacts_root)
+    return {"folders": len(paths), "freed_mb": round(sum(map(_delete, paths)) / 2**20, 1)}
+
+
 def free_interrupted_outputs(metadata_path: str, artifacts_root: str) -> dict:
     """Deletes the outputs of interrupted executions (call with the root's lock held)."""
     if not os.path.exists(metadata_path):
         return {"folders": 0, "freed_mb": 0.0}
-    paths = interrupted_output_dirs(_store(metadata_path), artifacts_root)
-    freed_bytes = sum(_size(path) for path in paths)
-    for path in paths:
-        shutil.rmtree(path, ignore_errors=True)
-    return {"folders": len(paths), "freed_mb": round(freed_bytes / 2**20, 1)}
+    return _free_interrupted(open_store(metadata_path), artifacts_root)
 
 
 def collect_garbage(metadata_path: str, artifacts_root: str, destination: str, keep: int) -> dict:
     """Deletes what neither the newest `keep` runs nor any release needs, and the outputs of interrupted
     executions; returns counts and bytes freed. Call with the root's lock held."""
-    interrupted = free_interrupted_outputs(metadata_path, artifacts_root)
-    store = _store(metadata_path)
+    store = open_store(metadata_path)
+    interrupted = _free_interrupted(store, artifacts_root)
     runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch)
     kept_runs = runs[-keep:] if keep > 0 else []
     needed = set()
@@ -109,9 +100,7 @@ def collect_garbage(metadata_path: str, artifacts_root: str, destination: str, k
             continue
         if not artifact.uri or not os.path.abspath(artifact.uri).startswith(root):
             continue
-        freed_bytes += _size(artifact.uri)
-        shutil.rmtree(artifact.uri, ignore_errors=True) if os.path.isdir(artifact.uri) else (
-            os.path.exists(artifact.uri) and os.remove(artifact.uri))
+        freed_bytes += _delete(artifact.uri)
         artifact.state = metadata_store_pb2.Artifact.DELETED
         deleted.append(artifact)
     if deleted:
@@ -121,7 +110,12 @@ def collect_garbage(metadata_path: str, artifacts_root: str, destination: str, k
             "freed_mb": round(freed_bytes / 2**20 + interrupted["freed_mb"], 1)}
 
 
-def _size(path: str) -> int:
+def _delete(path: str) -> int:
+    """Removes a file or folder; returns the bytes it held."""
     if os.path.isfile(path):
-        return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+        size = os.path.getsize(path)
+        os.remove(path)
+        return size
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+    shutil.rmtree(path, ignore_errors=True)
+    return size

@@ -4,11 +4,10 @@ from __future__ import annotations
 import glob
 import json
 import os
-import shutil
 
 import tensorflow as tf
-from ml_metadata import metadata_store
-from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.metadata import open_store
 
 ARTIFACT_TYPES = {
     "release": "inatvision.Release", "gate_report": "inatvision.GateReport",
@@ -17,18 +16,11 @@ ARTIFACT_TYPES = {
 }
 
 
-def _store(metadata_path: str):
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
-
-
 def latest_run_artifacts(metadata_path: str) -> dict[str, object]:
     """The newest pipeline run's artifacts by our type names (cached ones included)."""
     if not os.path.exists(metadata_path):
         return {}
-    store = _store(metadata_path)
+    store = open_store(metadata_path, read_only=True)
     runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
         return {}
@@ -135,6 +127,6 @@ def copy_reports(sources: dict[str, str], run_dir: str) -> dict[str, str]:
     for name, source in sources.items():
         if source and tf.io.gfile.exists(source):
             target = os.path.join(run_dir, os.path.basename(source))
-            shutil.copyfile(source, target) if not source.startswith("gs://") else tf.io.gfile.copy(source, target)
+            tf.io.gfile.copy(source, target, overwrite=True)
             copied[name] = target
     return copied

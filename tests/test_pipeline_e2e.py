@@ -247,10 +247,11 @@ def test_gc_frees_old_runs_and_keeps_the_release_and_its_lineage(world):
     from ml_metadata.proto import metadata_store_pb2
 
     from pipeline import gc
+    from pipeline.metadata import open_store
 
     root = world["root"]
     metadata = os.path.join(root, "metadata.sqlite")
-    store = gc._store(metadata)
+    store = open_store(metadata)
     examples_on_disk = [a for a in store.get_artifacts_by_type("Examples") if os.path.isdir(a.uri)]
     assert len(examples_on_disk) == 2  # one per export; the rerun reused the first
     card = release_layout.read_model_card(_first_release(world))
