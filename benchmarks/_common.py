@@ -24,7 +24,7 @@ def photo_files(directory: str) -> list[str]:
 
 def generated_photos(folder: str, species: int) -> list[str]:
     """Writes a generated sample export (300 to 500 px JPEGs) under `folder` and returns its photo files."""
-    from pipeline.sample_export import write_sample_export
+    from inatvision.sample_export import write_sample_export
 
     export_dir = os.path.join(folder, "export")
     write_sample_export(export_dir, species=species)
@@ -36,7 +36,7 @@ def write_examples(path: str, photos: list[bytes], num_classes: int, shards: int
     export writes them (plain, components/example_files.py)."""
     import tensorflow as tf
 
-    from components import features
+    from inatvision import features
 
     def feature_bytes(value):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))

@@ -21,14 +21,14 @@ VALIDATION_STEPS = ("StatisticsGen", "CuratedSchema", "InferredSchemaGen", "Exam
 
 
 def _store(metadata_path: str):
-    from pipeline.metadata import open_store
+    from inatvision.pipeline.metadata import open_store
 
     return open_store(metadata_path, read_only=True)
 
 
 def component_seconds(store, executions) -> dict[str, float]:
     """Wall seconds of the given executions, by pipeline node (component id, e.g. `GeoTrainer`)."""
-    from pipeline.metadata import executions_by_node
+    from inatvision.pipeline.metadata import executions_by_node
 
     wanted = {e.id for e in executions}
     seconds = collections.Counter()
@@ -66,8 +66,8 @@ def main() -> None:
     if args.root:
         report_root(args.root)
         return
-    from pipeline.run import run
-    from pipeline.sample_export import write_sample_export
+    from inatvision.pipeline.run import run
+    from inatvision.sample_export import write_sample_export
 
     work = args.work or tempfile.mkdtemp(prefix="inatvision-demo-")
     export_dir, root = os.path.join(work, "sample-export"), os.path.join(work, "root")

@@ -30,10 +30,10 @@ import numpy as np  # noqa: E402  (after _common sets the environment)
 import tensorflow_model_analysis as tfma  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from components.evaluator.component import adapt_eval_config  # noqa: E402
-from components.evaluator.eval_config import CANDIDATE, build_eval_config  # noqa: E402
-from components.trainer import export, input_pipeline, model as classifier  # noqa: E402
-from pipeline.config import demo  # noqa: E402
+from inatvision.components.evaluator.component import adapt_eval_config  # noqa: E402
+from inatvision.components.evaluator.eval_config import CANDIDATE, build_eval_config  # noqa: E402
+from inatvision.components.trainer import export, input_pipeline, model as classifier  # noqa: E402
+from inatvision.config import demo  # noqa: E402
 from tests import examples_factory  # noqa: E402
 
 NUM_CLASSES = 16

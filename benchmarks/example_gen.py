@@ -21,10 +21,10 @@ from benchmarks._common import load_average, median, photo_files
 
 import tensorflow as tf  # noqa: E402  (after _common sets the environment)
 
-from components.export_examples import photos as photo_checks  # noqa: E402
-from components.export_examples.beam_pipeline import PhotoRecord, make_example  # noqa: E402
-from components.export_examples.tables import Observation, Photo  # noqa: E402
-from pipeline.config import production  # noqa: E402
+from inatvision.components.export_examples import photos as photo_checks  # noqa: E402
+from inatvision.components.export_examples.beam_pipeline import PhotoRecord, make_example  # noqa: E402
+from inatvision.components.export_examples.tables import Observation, Photo  # noqa: E402
+from inatvision.config import production  # noqa: E402
 
 LEAF_TAXON_ID = 12345
 

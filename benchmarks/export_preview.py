@@ -16,12 +16,12 @@ import resource
 import tempfile
 import time
 
-from pipeline.sample_export import write_sample_export
+from inatvision.sample_export import write_sample_export
 
 
 def _timed_preview(export_dir: str, out_dir: str, result: multiprocessing.Queue) -> None:
-    from components.export_examples.preview import run_preview
-    from pipeline.config import production
+    from inatvision.components.export_examples.preview import run_preview
+    from inatvision.config import production
 
     start, cpu_start = time.perf_counter(), time.process_time()
     summary = run_preview(export_dir, out_dir, production().export)

@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (after _common sets the environment)
 import tf_keras as keras  # noqa: E402
 
-from components.trainer import model as classifier  # noqa: E402
-from pipeline.config import production  # noqa: E402
+from inatvision.components.trainer import model as classifier  # noqa: E402
+from inatvision.config import production  # noqa: E402
 
 SMOKE = {"image_size": 71, "global_batch_size": 4, "steps": 2, "warmup_steps": 1, "num_classes": 100}
 SMOKE_PRECISIONS = "float32,mixed_bfloat16"  # float16 arithmetic is emulated on CPUs: one smoke step took about a minute here

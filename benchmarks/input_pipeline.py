@@ -25,7 +25,7 @@ from benchmarks._common import load_average, median, photo_files, write_examples
 
 import tensorflow as tf  # noqa: E402  (after _common sets the environment)
 
-from components.trainer import input_pipeline  # noqa: E402
+from inatvision.components.trainer import input_pipeline  # noqa: E402
 
 NUM_CLASSES = 10  # labels only feed tf.one_hot; their number does not change the work
 

@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (after _common sets the environment)
 import tf_keras as keras  # noqa: E402
 
-from components.trainer import input_pipeline, model as classifier  # noqa: E402
-from pipeline.config import demo  # noqa: E402
+from inatvision.components.trainer import input_pipeline, model as classifier  # noqa: E402
+from inatvision.config import demo  # noqa: E402
 
 NUM_CLASSES = 16  # about the demo export's class count; only the classifier layer depends on it
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from kubeflow import runner
+from inatvision.kubeflow import runner
 
 
 @click.command("compile-kubeflow")
@@ -44,7 +44,7 @@ def compile_kubeflow(target, image, out, profile, overrides, root, pipeline_root
                      step_memory_gb, gpu_node_selector):
     """Compile the pipeline into a KFP v2 pipeline spec for a cluster."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from pipeline.config import ConfigError
+    from inatvision.config import ConfigError
 
     try:
         kubeflow = runner.KubeflowConfig(
@@ -91,7 +91,7 @@ def compile_kubeflow(target, image, out, profile, overrides, root, pipeline_root
 def submit_kubeflow(host, package, overrides, export_dir, pipeline_root, destination, photo_root, experiment,
                     run_name, namespace, service_account, token, no_cache, wait, timeout, dry_run):
     """Submit a compiled pipeline to a Kubeflow Pipelines cluster."""
-    from pipeline.config import ConfigError
+    from inatvision.config import ConfigError
 
     if not dry_run and not package.endswith((".yaml", ".yml")):
         raise click.ClickException(f"{package}: submit the .yaml from compile-kubeflow --target kfp "

@@ -156,7 +156,7 @@ def compile_pipeline(target: str, image: str, out: str, profile: str = "producti
     kubeflow = kubeflow or KubeflowConfig()
     kubeflow.check(target)
 
-    from pipeline.config import build_config
+    from inatvision.config import build_config
 
     config = build_config(profile, list(overrides))
     if config.beam.runner == "DirectRunner" and config.beam.direct_num_workers == 0:
@@ -188,7 +188,7 @@ def build_pipeline(config, where: Locations):
     """`create_pipeline` with runtime parameters; returns (pipeline, their default values)."""
     from tfx import v1 as tfx
 
-    from pipeline.pipeline import create_pipeline
+    from inatvision.pipeline.pipeline import create_pipeline
 
     defaults = {"export_dir": where.export_dir, "config_overrides": "", "push_destination": where.destination,
                 "photo_root": where.photo_root}
@@ -290,7 +290,7 @@ def submission_arguments(spec: dict, overrides=(), export_dir: str | None = None
     `config_overrides`, which every executor applies with `resolve_config`. `push.destination` also sets the
     `push_destination` parameter (the components read the parameter, not the configuration key).
     """
-    from pipeline.config import ConfigError, resolve_config
+    from inatvision.config import ConfigError, resolve_config
 
     overrides = [item.strip() for item in overrides if item.strip()]
     warnings = []

@@ -30,7 +30,7 @@ def main():
 @click.option("--tables-only", is_flag=True, help="write the tables, no photos")
 def sample_export(out, species, seed, scale, tables_only):
     """Write a generated export in the iNaturalist Open Data layout."""
-    from pipeline.sample_export import write_sample_export
+    from inatvision.sample_export import write_sample_export
     counts = write_sample_export(out, species=species, seed=seed, scale=scale, tables_only=tables_only)
     click.echo(f"wrote {out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
@@ -43,7 +43,7 @@ def sample_export(out, species, seed, scale, tables_only):
 @set_option
 def run_command(export_dir, root, photo_root, profile, overrides):
     """Run the whole pipeline locally; writes runs/<id>/summary.json."""
-    from pipeline.run import run
+    from inatvision.pipeline.run import run
     summary, code = run(export_dir, root, profile, overrides, photo_root)
     click.echo(format_summary(summary))
     sys.exit(code)
@@ -69,9 +69,9 @@ def format_summary(summary: dict) -> str:
 @set_option
 def export_preview(export_dir, out, profile, overrides):
     """taxonomy.csv and taxa_report.csv without reading a photo."""
-    from components.export_examples.preview import run_preview
-    from components.export_examples.tables import InputError
-    from pipeline.config import ConfigError, build_config
+    from inatvision.components.export_examples.preview import run_preview
+    from inatvision.components.export_examples.tables import InputError
+    from inatvision.config import ConfigError, build_config
     try:
         summary = run_preview(export_dir, out, build_config(profile, overrides).export)
     except (InputError, ConfigError) as error:
@@ -85,7 +85,7 @@ def export_preview(export_dir, out, profile, overrides):
 @click.option("--out", required=True)
 def convert_export(csv_path, photos_dir, out):
     """iNaturalist export-tool CSV to the Open Data layout."""
-    from components.export_examples.convert import convert_export_tool_csv
+    from inatvision.components.export_examples.convert import convert_export_tool_csv
     click.echo(json.dumps(convert_export_tool_csv(csv_path, photos_dir, out), indent=2))
 
 
@@ -93,7 +93,7 @@ def convert_export(csv_path, photos_dir, out):
 @click.argument("run_dir")
 def report(run_dir):
     """Rebuild a finished run's gate report (HTML) from its JSON."""
-    from components.release_gate.report import load_gate_result_json, write_gate_report
+    from inatvision.components.release_gate.report import load_gate_result_json, write_gate_report
     path = os.path.join(run_dir, "gate_report.json")
     if not os.path.exists(path):
         raise click.ClickException(f"{path}: not found; the run stopped before the release gate")
@@ -106,7 +106,7 @@ def report(run_dir):
 @click.option("--destination", default=None, help="push destination (default <root>/releases)")
 def releases(root, destination):
     """List complete releases with their metrics."""
-    from components.pusher import release_layout
+    from inatvision.components.pusher import release_layout
     destination = destination or os.path.join(root, "releases")
     for version, path in release_layout.complete_releases(destination):
         card = release_layout.read_model_card(path)
@@ -120,9 +120,9 @@ def releases(root, destination):
 @click.option("--destination", default=None, help="push destination (default <root>/releases)")
 def gc(root, keep, destination):
     """Remove artifacts of old runs; never a release or anything a release's lineage needs."""
-    from pipeline.config import local_paths
-    from pipeline.gc import collect_garbage
-    from pipeline.run import RootLock, RunInProgress
+    from inatvision.config import local_paths
+    from inatvision.pipeline.gc import collect_garbage
+    from inatvision.pipeline.run import RootLock, RunInProgress
     root = os.path.abspath(root)
     paths = local_paths(root)
     if not os.path.exists(paths["metadata"]):
@@ -135,9 +135,9 @@ def gc(root, keep, destination):
     click.echo(json.dumps(freed))
 
 
-from kubeflow.commands import compile_kubeflow, submit_kubeflow  # noqa: E402
+from inatvision.kubeflow.commands import compile_kubeflow, submit_kubeflow  # noqa: E402
 
-from pipeline.predict import predict_command  # noqa: E402
+from inatvision.pipeline.predict import predict_command  # noqa: E402
 
 main.add_command(predict_command, "predict")
 main.add_command(compile_kubeflow)

@@ -18,8 +18,8 @@ import shutil
 
 from ml_metadata.proto import metadata_store_pb2
 
-from components.pusher import release_layout
-from pipeline.metadata import executions_by_node, open_store
+from inatvision.components.pusher import release_layout
+from inatvision.pipeline.metadata import executions_by_node, open_store
 
 # Folders beside a component's outputs that outlive its executions: the Trainer's resume state and TensorBoard
 # logs (components/trainer/run.py STATE_DIR, TENSORBOARD_DIR), keyed by the Trainer's inputs.

@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from pipeline.metadata import open_store
+from inatvision.pipeline.metadata import open_store
 
 ARTIFACT_TYPES = {
     "release": "inatvision.Release", "gate_report": "inatvision.GateReport",

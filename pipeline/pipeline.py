@@ -3,22 +3,22 @@ from __future__ import annotations
 
 from tfx import v1 as tfx
 
-from components.data_validation.curated_schema import CURATED_SCHEMA, CuratedSchema
-from components.data_validation.feature_statistics import statistics_options
-from components.data_validation.gate import ValidationGate
-from components.evaluator.component import TaxonEvaluator
-from components.evaluator.eval_config import build_eval_config
-from components.export_examples.component import ExportExamples
-from components.previous_release.component import PreviousRelease
-from components.pusher.component import ReleasePusher
-from components.release_gate.component import ReleaseGate
-from components.serving.compose import ComposeServing
-from components.trainer.component import TaxonTrainer
-from pipeline.config import Config
+from inatvision.components.data_validation.curated_schema import CURATED_SCHEMA, CuratedSchema
+from inatvision.components.data_validation.feature_statistics import statistics_options
+from inatvision.components.data_validation.gate import ValidationGate
+from inatvision.components.evaluator.component import TaxonEvaluator
+from inatvision.components.evaluator.eval_config import build_eval_config
+from inatvision.components.export_examples.component import ExportExamples
+from inatvision.components.previous_release.component import PreviousRelease
+from inatvision.components.pusher.component import ReleasePusher
+from inatvision.components.release_gate.component import ReleaseGate
+from inatvision.components.serving.compose import ComposeServing
+from inatvision.components.trainer.component import TaxonTrainer
+from inatvision.config import Config
 
-TRANSFORM_MODULE = "components.transform.preprocessing.preprocessing_fn"
-VISION_RUN_FN = "components.trainer.run.run_fn"
-GEO_RUN_FN = "components.geo_prior.run.run_fn"
+TRANSFORM_MODULE = "inatvision.components.transform.preprocessing.preprocessing_fn"
+VISION_RUN_FN = "inatvision.components.trainer.run.run_fn"
+GEO_RUN_FN = "inatvision.components.geo_prior.run.run_fn"
 
 
 def create_pipeline(config: Config, export_dir, pipeline_root, push_destination, metadata_connection_config=None,

@@ -84,7 +84,7 @@ def read_photo(path: str) -> bytes:
 
 def resolve_release(path: str) -> str:
     """A complete release folder; a push destination (releases/) resolves to its newest complete release."""
-    from components.pusher import release_layout
+    from inatvision.components.pusher import release_layout
 
     if not os.path.isdir(path):
         raise PredictError(f"--release {path}: no such folder")
@@ -115,10 +115,10 @@ class LoadedRelease:
 def load_release(path: str) -> LoadedRelease:
     import tensorflow as tf
 
-    from components.geo_prior import scoring
-    from components.pusher import release_layout
-    from components.serving.info import read_serving_info
-    from components.taxonomy_file import read_rows
+    from inatvision.components.geo_prior import scoring
+    from inatvision.components.pusher import release_layout
+    from inatvision.components.serving.info import read_serving_info
+    from inatvision.taxonomy import read_rows
 
     release = resolve_release(path)
     serving_dir = os.path.join(release, release_layout.SERVING_DIR)
@@ -143,7 +143,7 @@ def _run(release: LoadedRelease, photos: list[bytes], location: Optional[Locatio
     import numpy as np
     import tensorflow as tf
 
-    from components.geo_prior import scoring
+    from inatvision.components.geo_prior import scoring
 
     outputs: dict[str, list] = {}
     for start in range(0, len(photos), BATCH):

@@ -8,8 +8,8 @@ import json
 import os
 import traceback
 
-from components.export_examples.tables import InputError, check_tables
-from pipeline.config import ConfigError, as_dict, build_config, local_paths
+from inatvision.components.export_examples.tables import InputError, check_tables
+from inatvision.config import ConfigError, as_dict, build_config, local_paths
 
 # TensorFlow, TFX and ML Metadata load only after the configuration and the export's tables are checked,
 # so a mistyped path or key is answered in about a second.
@@ -95,10 +95,10 @@ def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_r
             raise InputError(f"{export_dir}: export folder not found (expected observations.csv, photos.csv, "
                              f"taxa.csv and photos/)")
         check_tables(export_dir)
-        from pipeline import outcomes
+        from inatvision.pipeline import outcomes
         destination = config.push.destination or paths["releases"]
         with RootLock(root, f"run {run_id}"):
-            from pipeline.gc import free_interrupted_outputs
+            from inatvision.pipeline.gc import free_interrupted_outputs
             summary["interrupted_outputs_freed"] = free_interrupted_outputs(paths["metadata"], paths["artifacts"])
             _run_locally(config, export_dir, paths, destination, list(overrides), photo_root)
             outcomes.fill_from_metadata(summary, paths["metadata"], run_dir)
@@ -107,7 +107,7 @@ def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_r
     except RunInProgress as error:
         summary.update(status="failed", error=str(error))
     except Exception as error:  # noqa: BLE001 - every outcome gets a summary and a status
-        from pipeline import outcomes
+        from inatvision.pipeline import outcomes
         summary.update(outcomes.classify_failure(error))
         with open(os.path.join(run_dir, "error.log"), "w") as f:
             f.write(traceback.format_exc())
@@ -122,8 +122,8 @@ def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_r
 def _run_locally(config, export_dir, paths, destination, overrides, photo_root) -> None:
     from tfx import v1 as tfx
 
-    from components.pusher import release_layout
-    from pipeline.pipeline import create_pipeline
+    from inatvision.components.pusher import release_layout
+    from inatvision.pipeline.pipeline import create_pipeline
 
     pipeline = create_pipeline(
         config, export_dir=os.path.abspath(export_dir), pipeline_root=paths["artifacts"],

@@ -8,9 +8,9 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main
-from pipeline.run import RootLock
-from pipeline.sample_export import write_sample_export
+from inatvision.pipeline.cli import main
+from inatvision.pipeline.run import RootLock
+from inatvision.sample_export import write_sample_export
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The configuration tree: profiles, `--set` parsing, unknown keys, submission-time overrides."""
 import pytest
 
-from pipeline.config import ConfigError, all_keys, as_dict, build_config, resolve_config
+from inatvision.config import ConfigError, all_keys, as_dict, build_config, resolve_config
 
 
 def test_production_is_the_inaturalist_recipe():

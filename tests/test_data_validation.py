@@ -13,15 +13,15 @@ from tfx.components.example_validator import executor as validator_executor
 from tfx.components.statistics_gen import executor as statistics_executor
 from tfx.types import artifact_utils, standard_artifacts
 
-from components import features
-from components.artifacts import Taxonomy, ValidationReport
-from components.data_validation.baseline import copy_statistics_into_release, fill_baseline_statistics, load_baseline
-from components.data_validation.curated_schema import CURATED_SCHEMA, CuratedSchema
-from components.data_validation.feature_statistics import statistics_options
-from components.data_validation.gate import ValidationFailed, ValidationGate
-from components.data_validation.report import HTML_NAME, JSON_NAME
-from components.data_validation.taxonomy_checks import check_taxonomy, unknown_leaf_problems
-from pipeline.config import build_config
+from inatvision import features
+from inatvision.artifacts import Taxonomy, ValidationReport
+from inatvision.components.data_validation.baseline import copy_statistics_into_release, fill_baseline_statistics, load_baseline
+from inatvision.components.data_validation.curated_schema import CURATED_SCHEMA, CuratedSchema
+from inatvision.components.data_validation.feature_statistics import statistics_options
+from inatvision.components.data_validation.gate import ValidationFailed, ValidationGate
+from inatvision.components.data_validation.report import HTML_NAME, JSON_NAME
+from inatvision.components.data_validation.taxonomy_checks import check_taxonomy, unknown_leaf_problems
+from inatvision.config import build_config
 from tests import examples_factory
 
 TAXA = [101, 102, 103]

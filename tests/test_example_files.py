@@ -3,7 +3,7 @@ import os
 
 import tensorflow as tf
 
-from components.example_files import read_shard
+from inatvision.components.example_files import read_shard
 
 
 def _write(path: str, records: list[bytes], options=None) -> str:

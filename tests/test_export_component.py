@@ -14,13 +14,13 @@ import tensorflow as tf
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.types import standard_artifacts
 
-from components import features
-from components.artifacts import ExportReport, Taxonomy
-from components.export_examples.component import ExportExamplesExecutor, RejectedTooMuch
-from components.export_examples.preview import run_preview
-from components.export_examples.tables import InputError
-from pipeline.config import build_config
-from pipeline.sample_export import write_sample_export
+from inatvision import features
+from inatvision.artifacts import ExportReport, Taxonomy
+from inatvision.components.export_examples.component import ExportExamplesExecutor, RejectedTooMuch
+from inatvision.components.export_examples.preview import run_preview
+from inatvision.components.export_examples.tables import InputError
+from inatvision.config import build_config
+from inatvision.sample_export import write_sample_export
 
 from tests.hostile_export import ORPHAN_UUID, UNUSABLE, spoil
 

@@ -8,13 +8,13 @@ import pytest
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.types import standard_artifacts
 
-from components.artifacts import ExportReport, Taxonomy as TaxonomyArtifact
-from components.export_examples import convert, rules, tables
-from components.export_examples.component import ExportExamplesExecutor, RejectedTooMuch
-from components.export_examples.preview import run_preview
-from components.export_examples.tables import Taxon
-from components.export_examples.taxonomy import RANK_LEVELS, Taxonomy
-from pipeline.config import CC_LICENSES, ExportConfig, build_config
+from inatvision.artifacts import ExportReport, Taxonomy as TaxonomyArtifact
+from inatvision.components.export_examples import convert, rules, tables
+from inatvision.components.export_examples.component import ExportExamplesExecutor, RejectedTooMuch
+from inatvision.components.export_examples.preview import run_preview
+from inatvision.components.export_examples.tables import Taxon
+from inatvision.components.export_examples.taxonomy import RANK_LEVELS, Taxonomy
+from inatvision.config import CC_LICENSES, ExportConfig, build_config
 
 WITH_UNKNOWN_LICENCES = CC_LICENSES + ["unknown"]
 

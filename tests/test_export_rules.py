@@ -3,10 +3,10 @@ import pickle
 
 import pytest
 
-from components.export_examples import rules
-from components.export_examples.tables import InputError, Observation, Photo, Taxon
-from components.export_examples.taxonomy import RANK_LEVELS, Taxonomy
-from pipeline.config import ExportConfig
+from inatvision.components.export_examples import rules
+from inatvision.components.export_examples.tables import InputError, Observation, Photo, Taxon
+from inatvision.components.export_examples.taxonomy import RANK_LEVELS, Taxonomy
+from inatvision.config import ExportConfig
 
 LIFE, PLANTAE, ANIMALIA, INSECTA = 48460, 47126, 1, 47158
 FAGACEAE, QUERCUS, AGRIFOLIA, LOBATA, OXYADENIA = 100, 200, 201, 202, 203

@@ -4,8 +4,8 @@ import gzip
 
 import pytest
 
-from components.export_examples import convert, tables
-from components.export_examples.tables import InputError, Observation, Rejection
+from inatvision.components.export_examples import convert, tables
+from inatvision.components.export_examples.tables import InputError, Observation, Rejection
 
 OBSERVATION_HEADER = ["observation_uuid", "observer_id", "latitude", "longitude", "positional_accuracy",
                       "taxon_id", "quality_grade", "observed_on"]

@@ -4,12 +4,12 @@ import json
 import numpy as np
 import pytest
 
-from components.release_gate.decision import (
+from inatvision.components.release_gate.decision import (
     COMMON_VISION_CHECKS, GateInputs, GateResult, ThresholdResult, common_vision_checks, common_vision_skip_reason,
     evaluate_gate, paired_bootstrap_ci, topk_accuracy,
 )
-from components.release_gate.report import load_gate_result_json, write_gate_report
-from pipeline.config import GateConfig
+from inatvision.components.release_gate.report import load_gate_result_json, write_gate_report
+from inatvision.config import GateConfig
 
 GATE = GateConfig(max_top1_drop=0.005, max_top5_drop=0.005, common_taxa_min_train_photos=50,
                   bootstrap_resamples=2000)

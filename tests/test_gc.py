@@ -4,7 +4,7 @@ import os
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import gc
+from inatvision.pipeline import gc
 
 Execution = metadata_store_pb2.Execution
 
@@ -62,7 +62,7 @@ def test_only_unfinished_executions_unregistered_outputs_are_freed(tmp_path):
 
 
 def test_the_trainers_durable_folders_are_the_ones_gc_keeps():
-    from components.trainer import run
+    from inatvision.components.trainer import run
 
     assert {run.STATE_DIR, run.TENSORBOARD_DIR} == set(gc.DURABLE_FOLDERS)
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features
-from components.geo_prior import encoding, export, model as geo_model, run, scoring
-from components.taxonomy_file import read_rows
-from pipeline.config import ConfigError, build_config
+from inatvision import features
+from inatvision.components.geo_prior import encoding, export, model as geo_model, run, scoring
+from inatvision.taxonomy import read_rows
+from inatvision.config import ConfigError, build_config
 from tests import examples_factory
 
 FAMILY, GENUS_A, SPECIES_A1, SPECIES_A2, GENUS_B, SPECIES_B1, SPECIES_B2 = 10, 20, 21, 22, 30, 31, 32

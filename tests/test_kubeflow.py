@@ -5,8 +5,8 @@ from unittest import mock
 import pytest
 from click.testing import CliRunner
 
-from kubeflow import commands, runner
-from pipeline.config import ConfigError
+from inatvision.kubeflow import commands, runner
+from inatvision.config import ConfigError
 
 IMAGE = "registry.example/inatvision:test"
 NODE_LABEL = {"cloud.google.com/gke-accelerator": "nvidia-tesla-v100"}
@@ -30,7 +30,7 @@ def compiled(tmp_path_factory):
 @pytest.fixture(scope="module")
 def graph():
     """The component ids of the production graph, and those that take `config_overrides`."""
-    from pipeline.config import build_config
+    from inatvision.config import build_config
 
     pipeline, _ = runner.build_pipeline(build_config("production"), runner.Locations("gs://b/a", "gs://b/r"))
     steps = {component.id for component in pipeline.components}
@@ -143,7 +143,7 @@ def executor_properties(spec, task, arguments):
 
 
 def test_an_override_given_at_submission_reaches_the_executors(compiled):
-    from pipeline.config import resolve_config
+    from inatvision.config import resolve_config
 
     for target in runner.TARGETS:
         _, spec = compiled[target]
@@ -193,9 +193,9 @@ def test_the_image_uses_its_own_schema_file_and_beam_workers_match_the_cpu_reque
 
 
 def test_the_local_pipeline_keeps_its_defaults():
-    from components.data_validation.curated_schema import CURATED_SCHEMA
-    from pipeline.config import build_config
-    from pipeline.pipeline import create_pipeline
+    from inatvision.components.data_validation.curated_schema import CURATED_SCHEMA
+    from inatvision.config import build_config
+    from inatvision.pipeline.pipeline import create_pipeline
 
     pipeline = create_pipeline(build_config("demo"), export_dir="/x", pipeline_root="/r", push_destination="/d")
     schema = next(c for c in pipeline.components if c.id == "CuratedSchema")

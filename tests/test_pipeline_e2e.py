@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.geo_prior import presences, scoring
-from components.pusher import release_layout
-from pipeline.run import run
-from pipeline.sample_export import write_sample_export
+from inatvision.components.geo_prior import presences, scoring
+from inatvision.components.pusher import release_layout
+from inatvision.pipeline.run import run
+from inatvision.sample_export import write_sample_export
 from tests.hostile_export import UNUSABLE, spoil
 
 pytestmark = pytest.mark.e2e
@@ -133,7 +133,7 @@ def test_rerun_on_unchanged_inputs_is_no_change(world):
 
 
 def test_missing_export_is_an_input_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--export", str(tmp_path / "nope"),
+    result = subprocess.run([sys.executable, "-m", "inatvision.pipeline.cli", "run", "--export", str(tmp_path / "nope"),
                              "--root", str(tmp_path / "root")], capture_output=True, text=True)
     assert result.returncode == 2
     assert "status: input_error" in result.stdout and str(tmp_path / "nope") in result.stdout
@@ -231,7 +231,7 @@ def test_predict_on_the_first_release(world, shared_data):
     folder = shared_data / "real-photos-sample" / "photos"
     photo = folder / sorted(os.listdir(folder))[0]
     photo = str(photo / os.listdir(photo)[0])
-    result = subprocess.run([sys.executable, "-m", "pipeline.predict", "--release", _first_release(world), photo,
+    result = subprocess.run([sys.executable, "-m", "inatvision.pipeline.predict", "--release", _first_release(world), photo,
                              "--json"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -246,8 +246,8 @@ def test_gc_frees_old_runs_and_keeps_the_release_and_its_lineage(world):
     and release 1's lineage, and frees the untrained run's artifacts."""
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline import gc
-    from pipeline.metadata import open_store
+    from inatvision.pipeline import gc
+    from inatvision.pipeline.metadata import open_store
 
     root = world["root"]
     metadata = os.path.join(root, "metadata.sqlite")
@@ -265,3 +265,45 @@ def test_gc_frees_old_runs_and_keeps_the_release_and_its_lineage(world):
     assert all(os.path.exists(uri) for uri in kept_uris if uri.startswith(root)), "a release's lineage was freed"
     assert [v for v, _ in release_layout.complete_releases(os.path.join(root, "releases"))] == [1]
     assert tf.saved_model.load(os.path.join(_first_release(world), "serving")) is not None
+
+
+@pytest.fixture(scope="module")
+def tfx_cli(world, tmp_path_factory):
+    """The README's TFX CLI path on the first export, in a root of its own: `tfx pipeline create`, a
+    `tfx run create` refused while another run holds the root, then one that runs."""
+    from inatvision.pipeline.run import RootLock
+
+    base = tmp_path_factory.mktemp("tfx-cli")
+    root = str(base / "root")
+    env = dict(os.environ, LOCAL_HOME=str(base / "tfx-home"), INATVISION_EXPORT=world["first_export"],
+               INATVISION_ROOT=root, INATVISION_SET=" ".join(["trainer.epochs=1", "geo.epochs=1"] + IN_MEMORY))
+    tfx = os.path.join(os.path.dirname(sys.executable), "tfx")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def call(*args):
+        return subprocess.run([tfx, *args, "--engine", "local"], cwd=repo, env=env, capture_output=True, text=True)
+
+    created = call("pipeline", "create", "--pipeline_path", "pipeline/local_runner.py")
+    os.makedirs(root, exist_ok=True)
+    with RootLock(root, "run held by the test"):
+        refused = call("run", "create", "--pipeline_name", "inatvision")
+    ran = call("run", "create", "--pipeline_name", "inatvision")
+    return {"root": root, "created": created, "refused": refused, "ran": ran}
+
+
+def test_the_tfx_cli_runs_the_pipeline_and_pushes_a_release(tfx_cli):
+    assert tfx_cli["created"].returncode == 0, tfx_cli["created"].stderr[-3000:]
+    assert tfx_cli["ran"].returncode == 0, tfx_cli["ran"].stderr[-3000:]
+    releases = os.path.join(tfx_cli["root"], "releases")
+    assert [v for v, _ in release_layout.complete_releases(releases)] == [1]
+    gate = json.load(open(os.path.join(releases, "1", "gate_report.json")))
+    assert gate["first_release"] is True
+    card = json.load(open(os.path.join(releases, "1", "model_card.json")))
+    assert card["configuration"]["trainer"]["epochs"] == 1  # INATVISION_SET reached the pipeline
+
+
+def test_the_tfx_cli_takes_the_root_lock(tfx_cli):
+    refused = tfx_cli["refused"]
+    assert refused.returncode != 0
+    assert "another run is in progress" in refused.stderr and "run held by the test" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -34,8 +34,8 @@ from click.testing import CliRunner
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.pusher import release_layout
-from pipeline.config import CC_LICENSES
+from inatvision.components.pusher import release_layout
+from inatvision.config import CC_LICENSES
 
 pytestmark = pytest.mark.e2e
 
@@ -126,7 +126,7 @@ def _start_and_kill(export_dir: str, root: str, log_path: str, kill_when) -> dic
     """`inatvision run` in a subprocess, SIGKILLed (process group) once `kill_when(store, runs_before, root)`."""
     metadata = os.path.join(root, "metadata.sqlite")
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--export", export_dir, "--root", root]
+    command = [sys.executable, "-m", "inatvision.pipeline.cli", "run", "--export", export_dir, "--root", root]
     for override in OVERRIDES:
         command += ["--set", override]
     with open(log_path, "w") as log:
@@ -178,7 +178,7 @@ def _integrity(path: str) -> str:
 def real(tmp_path_factory, shared_data):
     from tfx.dsl.components.base import base_beam_executor
 
-    from pipeline.run import run
+    from inatvision.pipeline.run import run
 
     export_dir = str(shared_data / "real-photos-sample")
     base = tmp_path_factory.mktemp("real-sample")
@@ -232,7 +232,7 @@ def test_the_export_killed_midway_left_half_written_outputs_that_the_next_run_fr
     assert not set(half_written) & set(after_second) and examples.uri in after_second
     assert not any(os.path.exists(path) for path in half_written)
     # the completed run freed whatever the second run had started when it was killed: nothing is left over
-    from pipeline import gc
+    from inatvision.pipeline import gc
     assert gc.interrupted_output_dirs(store, os.path.join(real["root"], "artifacts")) == []
     assert set(real["summary"]["interrupted_outputs_freed"]) == {"folders", "freed_mb"}
 
@@ -336,7 +336,7 @@ def test_real_photos_run_end_to_end_with_lowered_thresholds(real):
 
 
 def test_export_preview_agrees_with_the_export_component(real, tmp_path):
-    command = [sys.executable, "-m", "pipeline.cli", "export-preview", "--export", real["export"],
+    command = [sys.executable, "-m", "inatvision.pipeline.cli", "export-preview", "--export", real["export"],
                "--out", str(tmp_path)]
     for override in OVERRIDES:
         command += ["--set", override]
@@ -390,7 +390,7 @@ def test_release_without_coordinates_is_vision_only_and_says_so(real):
 
 
 def test_predict_on_a_real_photo_with_the_vision_only_release(real):
-    from pipeline.cli import main
+    from inatvision.pipeline.cli import main
 
     photo = _a_real_photo(real["export"])
     names = _species_names(real["export"])

@@ -20,17 +20,17 @@ from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from components import features
-from components.artifacts import GateReport, Taxonomy
-from components.evaluator.component import TaxonEvaluatorExecutor
-from components.evaluator.eval_config import build_eval_config
-from components.previous_release.component import PreviousRelease
-from components.pusher import release_layout
-from components.release_gate import component as gate_component
-from components.release_gate.component import ReleaseGate
-from components.serving import compose
-from components.trainer import export as vision_export
-from pipeline.config import build_config
+from inatvision import features
+from inatvision.artifacts import GateReport, Taxonomy
+from inatvision.components.evaluator.component import TaxonEvaluatorExecutor
+from inatvision.components.evaluator.eval_config import build_eval_config
+from inatvision.components.previous_release.component import PreviousRelease
+from inatvision.components.pusher import release_layout
+from inatvision.components.release_gate import component as gate_component
+from inatvision.components.release_gate.component import ReleaseGate
+from inatvision.components.serving import compose
+from inatvision.components.trainer import export as vision_export
+from inatvision.config import build_config
 from tests import examples_factory
 
 IMAGE_SIZE = 32

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from components.pusher import component as pusher, release_layout
+from inatvision.components.pusher import component as pusher, release_layout
 
 
 def make_release(destination, files=("taxonomy.csv",), complete=True):

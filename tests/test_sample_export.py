@@ -7,7 +7,7 @@ import uuid
 import pytest
 from PIL import Image
 
-from pipeline.sample_export import (LICENSES, OBSERVATION_COLUMNS, OBSERVER_COLUMNS, PHOTO_COLUMNS,
+from inatvision.sample_export.generator import (LICENSES, OBSERVATION_COLUMNS, OBSERVER_COLUMNS, PHOTO_COLUMNS,
                                     TAXON_COLUMNS, write_sample_export)
 
 SMALL = {"species": 8, "seed": 3, "observations": 120}

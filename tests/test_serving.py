@@ -15,17 +15,17 @@ import tensorflow as tf
 import tf_keras as keras
 from click.testing import CliRunner
 
-from components.evaluator import taxon_metrics
-from components.geo_prior import export as geo_export, model as geo_model, scoring
-from components.pusher import release_layout
-from components.release_gate import component as gate_component
-from components.release_gate.decision import GateInputs, GateResult, evaluate_gate, geo_prior_check, geo_prior_comparison
-from components.release_gate.report import load_gate_result_json, write_gate_report
-from components.serving import compose, info as serving_info
-from components.taxonomy_file import read_rows
-from components.trainer import export as vision_export
-from pipeline.config import GateConfig, GeoConfig
-from pipeline.predict import predict_command
+from inatvision.components.evaluator import taxon_metrics
+from inatvision.components.geo_prior import export as geo_export, model as geo_model, scoring
+from inatvision.components.pusher import release_layout
+from inatvision.components.release_gate import component as gate_component
+from inatvision.components.release_gate.decision import GateInputs, GateResult, evaluate_gate, geo_prior_check, geo_prior_comparison
+from inatvision.components.release_gate.report import load_gate_result_json, write_gate_report
+from inatvision.components.serving import compose, info as serving_info
+from inatvision.taxonomy import read_rows
+from inatvision.components.trainer import export as vision_export
+from inatvision.config import GateConfig, GeoConfig
+from inatvision.pipeline.predict import predict_command
 from tests import examples_factory
 
 LEAVES = [101, 102, 103]
@@ -366,7 +366,7 @@ def test_predict_rejects_bad_photos_naming_them_with_exit_2(releases, real_photo
 
 
 def test_predict_module_exits_2_on_out_of_range_coordinates(releases, real_photo):
-    process = subprocess.run([sys.executable, "-m", "pipeline.predict", "--release", releases["vision_only"],
+    process = subprocess.run([sys.executable, "-m", "inatvision.pipeline.predict", "--release", releases["vision_only"],
                               real_photo, "--lat", "12", "--lng", "500"], capture_output=True, text=True)
     assert process.returncode == 2
     assert process.stderr.strip().splitlines()[-1] == ("error: --lng 500.0 is out of range: a longitude is between "
@@ -391,8 +391,8 @@ def split_with_and_without_locations() -> list[tf.train.Example]:
 def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_path):
     import tensorflow_model_analysis as tfma
 
-    from components.evaluator.component import adapt_eval_config
-    from components.evaluator.eval_config import build_eval_config
+    from inatvision.components.evaluator.component import adapt_eval_config
+    from inatvision.components.evaluator.eval_config import build_eval_config
 
     rows = split_with_and_without_locations()
     path = examples_factory.write_split(str(tmp_path / "Split-test"), rows)
@@ -421,8 +421,8 @@ def test_tfma_records_the_baseline_vision_rank_from_its_own_vision_output(models
     checks see no change."""
     import tensorflow_model_analysis as tfma
 
-    from components.evaluator.component import adapt_eval_config
-    from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config
+    from inatvision.components.evaluator.component import adapt_eval_config
+    from inatvision.components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config
 
     rows = split_with_and_without_locations()
     path = examples_factory.write_split(str(tmp_path / "Split-test"), rows)
@@ -458,11 +458,11 @@ def test_tfma_records_the_baseline_vision_rank_from_its_own_vision_output(models
 def test_the_pusher_releases_the_composed_model_and_the_next_run_finds_both(models, tmp_path):
     from tfx.types import standard_artifacts
 
-    from components.artifacts import ExportReport, GateReport, Release, Taxonomy
-    from components.previous_release.component import PreviousRelease
-    from components.pusher.component import ReleasePusher
-    from components.trainer.component import _baseline_vision_model
-    from pipeline.config import build_config
+    from inatvision.artifacts import ExportReport, GateReport, Release, Taxonomy
+    from inatvision.components.previous_release.component import PreviousRelease
+    from inatvision.components.pusher.component import ReleasePusher
+    from inatvision.components.trainer.component import _baseline_vision_model
+    from inatvision.config import build_config
 
     def artifact(kind, uri, source=None):
         made = kind()

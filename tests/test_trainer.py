@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components.trainer import export, input_pipeline, model as classifier, run
-from pipeline.config import build_config
+from inatvision.components.trainer import export, input_pipeline, model as classifier, run
+from inatvision.config import build_config
 from tests import examples_factory
 
 LEAVES = [101, 102, 103]

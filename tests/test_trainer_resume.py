@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from pipeline.config import build_config
+from inatvision.config import build_config
 from tests import examples_factory
 
 LEAVES = [201, 202]

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from components.trainer import run  # noqa: E402
+from inatvision.components.trainer import run  # noqa: E402
 
 if __name__ == "__main__":
     args = json.load(open(sys.argv[1]))

@@ -13,7 +13,7 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.types import artifact_utils
 
-from components.data_validation.feature_statistics import load_split
+from inatvision.components.data_validation.feature_statistics import load_split
 
 RELEASE_STATISTICS_DIR = "statistics"
 STATISTICS_FILE = "FeatureStats.pb"

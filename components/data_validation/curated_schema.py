@@ -6,9 +6,9 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Schema
 
-from components import features
-from components.artifacts import Taxonomy
-from components.data_validation.taxonomy_checks import read_table
+from inatvision import features
+from inatvision.artifacts import Taxonomy
+from inatvision.components.data_validation.taxonomy_checks import read_table
 
 CURATED_SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                               "schemas", "examples.pbtxt")

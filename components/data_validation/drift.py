@@ -8,9 +8,9 @@ import numpy as np
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from components import features
-from components.data_validation.findings import finding
-from pipeline.config import ValidationConfig
+from inatvision import features
+from inatvision.components.data_validation.findings import finding
+from inatvision.config import ValidationConfig
 
 NUMERIC_DRIFT_JSD = 0.1  # approximate Jensen-Shannon divergence for day of year, latitude and longitude
 NUMERIC_FEATURES = (features.DAY_OF_YEAR, features.LATITUDE, features.LONGITUDE)

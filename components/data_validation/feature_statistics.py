@@ -12,8 +12,8 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.components.statistics_gen import stats_artifact_utils
 
-from components import features
-from components.data_validation.findings import finding
+from inatvision import features
+from inatvision.components.data_validation.findings import finding
 
 MAX_COUNTED_VALUES = 100_000  # rank histogram length: more than the leaves of any iNaturalist model
 PRESENCE_TYPES = frozenset({"FEATURE_TYPE_LOW_FRACTION_PRESENT", "FEATURE_TYPE_LOW_NUMBER_PRESENT"})

@@ -18,17 +18,17 @@ from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
-from components import features
-from components.artifacts import Taxonomy, ValidationReport
-from components.data_validation import drift
-from components.data_validation.baseline import load_baseline
-from components.data_validation.feature_statistics import (
+from inatvision import features
+from inatvision.artifacts import Taxonomy, ValidationReport
+from inatvision.components.data_validation import drift
+from inatvision.components.data_validation.baseline import load_baseline
+from inatvision.components.data_validation.feature_statistics import (
     affected_examples, counts_are_complete, empty_image_findings, int_value_counts, load_split, num_examples,
 )
-from components.data_validation.findings import describe, finding, is_downgraded
-from components.data_validation.report import write_report
-from components.data_validation.taxonomy_checks import check_taxonomy, leaf_rows, unknown_leaf_problems
-from pipeline.config import ValidationConfig, resolve_config
+from inatvision.components.data_validation.findings import describe, finding, is_downgraded
+from inatvision.components.data_validation.report import write_report
+from inatvision.components.data_validation.taxonomy_checks import check_taxonomy, leaf_rows, unknown_leaf_problems
+from inatvision.config import ValidationConfig, resolve_config
 
 Statistics = statistics_pb2.DatasetFeatureStatisticsList
 

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Optional
 import jsonschema
 import tensorflow as tf
 
-from components.data_validation.findings import TAXONOMY_SPLIT, finding, sample
+from inatvision.components.data_validation.findings import TAXONOMY_SPLIT, finding, sample
 
 TAXONOMY_SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                "schemas", "taxonomy_schema.json")

@@ -16,10 +16,10 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils, standard_component_specs as specs
 from tfx.utils import path_utils, proto_utils
 
-from components.evaluator.taxon_metrics import METRIC_NAME
-from components.pusher import release_layout
-from components.taxonomy_file import leaf_taxa
-from components.trainer.export import TAXONOMY_FILE
+from inatvision.components.evaluator.taxon_metrics import METRIC_NAME
+from inatvision.components.pusher import release_layout
+from inatvision.taxonomy import leaf_taxa
+from inatvision.components.trainer.export import TAXONOMY_FILE
 
 IDENTICAL_MARKER = "IDENTICAL_TO_BASELINE"
 

@@ -3,9 +3,9 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from components import features
-from components.evaluator.taxon_metrics import METRIC_NAME
-from pipeline.config import GateConfig
+from inatvision import features
+from inatvision.components.evaluator.taxon_metrics import METRIC_NAME
+from inatvision.config import GateConfig
 
 CANDIDATE, BASELINE = "candidate", "baseline"
 SIGNATURE = "serving_examples"
@@ -24,7 +24,7 @@ def build_eval_config(gate: GateConfig, with_baseline: bool, baseline_leaf_taxa=
     metrics_specs = [
         tfma.MetricsSpec(metrics=topk + [tfma.MetricConfig(class_name="ExampleCount")], model_names=[CANDIDATE]),
         tfma.MetricsSpec(metrics=[tfma.MetricConfig(
-            class_name="TaxonOutcomes", module="components.evaluator.taxon_metrics",
+            class_name="TaxonOutcomes", module="inatvision.components.evaluator.taxon_metrics",
             config=json.dumps({"baseline_leaf_taxa": list(baseline_leaf_taxa), "name": METRIC_NAME}))],
             model_names=[CANDIDATE]),
     ]

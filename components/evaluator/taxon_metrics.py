@@ -27,7 +27,7 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.utils import model_util
 
-from components import features
+from inatvision import features
 
 METRIC_NAME = "taxon_outcomes"
 TOP_TAXON_IDS = "top_taxon_ids"

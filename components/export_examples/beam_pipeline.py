@@ -15,13 +15,13 @@ from typing import Iterable, NamedTuple
 import apache_beam as beam
 import tensorflow as tf
 
-from components import features
-from components.export_examples import photos as photo_checks, rules
-from components.export_examples.tables import (
+from inatvision import features
+from inatvision.components.export_examples import photos as photo_checks, rules
+from inatvision.components.export_examples.tables import (
     OBSERVATIONS, PHOTOS, REQUIRED_COLUMNS, TAXA, Observation, Photo, Rejection, Taxon, check_columns, iter_rows,
     parse_observation, parse_photo, parse_taxon, photo_path, read_header, row_observation_uuid,
 )
-from components.export_examples.taxonomy import Taxonomy
+from inatvision.components.export_examples.taxonomy import Taxonomy
 
 MAX_EXAMPLES_PER_REASON = 5
 TALLY_FILE = "tally.jsonl"

@@ -10,12 +10,12 @@ from tfx.dsl.components.base import base_beam_component, base_beam_executor, exe
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components import features
-from components.artifacts import ExportReport, Taxonomy
-from components.export_examples import beam_pipeline, report
-from components.export_examples.tables import check_tables
-from components.taxonomy_file import read_rows
-from pipeline.config import resolve_config
+from inatvision import features
+from inatvision.artifacts import ExportReport, Taxonomy
+from inatvision.components.export_examples import beam_pipeline, report
+from inatvision.components.export_examples.tables import check_tables
+from inatvision.taxonomy import read_rows
+from inatvision.config import resolve_config
 
 
 class ExportExamplesSpec(ComponentSpec):

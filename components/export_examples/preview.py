@@ -12,12 +12,12 @@ import dataclasses
 import os
 from typing import Callable, Iterator, Union
 
-from components.export_examples import rules
-from components.export_examples.tables import (
+from inatvision.components.export_examples import rules
+from inatvision.components.export_examples.tables import (
     OBSERVATIONS, PHOTOS, REQUIRED_COLUMNS, TAXA, Rejection, check_columns, find_table, iter_rows, make_dirs,
     parse_observation, parse_photo, parse_taxon, read_header, row_observation_uuid,
 )
-from components.export_examples.taxonomy import Taxonomy
+from inatvision.components.export_examples.taxonomy import Taxonomy
 
 MAX_EXAMPLE_LINES = 5
 # Flags per observation uuid that photos.csv names: one of its photos has an allowed licence; observations.csv

@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from components import features
+from inatvision import features
 
 REPORT_FILE = "export_report.json"
 

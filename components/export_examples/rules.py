@@ -13,9 +13,9 @@ import heapq
 import io
 from typing import Iterable, Mapping, NamedTuple, Optional, Sequence, TypeVar, Union
 
-from components import features
-from components.export_examples.tables import OBSERVATIONS, PHOTOS, InputError, Observation, Photo, Rejection, open_text
-from components.export_examples.taxonomy import GENUS_LEVEL, LIFE_TAXON_ID, RANK_LEVELS, SPECIES_LEVEL, Taxonomy
+from inatvision import features
+from inatvision.components.export_examples.tables import OBSERVATIONS, PHOTOS, InputError, Observation, Photo, Rejection, open_text
+from inatvision.components.export_examples.taxonomy import GENUS_LEVEL, LIFE_TAXON_ID, RANK_LEVELS, SPECIES_LEVEL, Taxonomy
 
 CASUAL = "casual"
 NO_PHOTO = "no_photo"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Mapping, Optional
 
-from components import features
-from components.export_examples.tables import TAXA, Rejection, Taxon
+from inatvision import features
+from inatvision.components.export_examples.tables import TAXA, Rejection, Taxon
 
 LIFE_TAXON_ID = 48460
 SPECIES_LEVEL = 10.0

@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from components.geo_prior.encoding import geo_inputs
-from components.trainer.export import TAXONOMY_FILE
+from inatvision.components.geo_prior.encoding import geo_inputs
+from inatvision.components.trainer.export import TAXONOMY_FILE
 
 THRESHOLDS_FILE = "thresholds.csv"
 NO_LOCATIONS_FILE = "NO_LOCATIONS"

@@ -11,8 +11,8 @@ import math
 import tensorflow as tf
 import tf_keras as keras
 
-from components.geo_prior.encoding import LOCATION_SIZE, encode_location, input_size
-from pipeline.config import GeoConfig
+from inatvision.components.geo_prior.encoding import LOCATION_SIZE, encode_location, input_size
+from inatvision.config import GeoConfig
 
 DROPOUT_RATE = 0.5  # the paper's residual blocks
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from components import features
-from components.example_files import read_shard
+from inatvision import features
+from inatvision.components.example_files import read_shard
 
 READ_BATCH = 4096
 UNKNOWN = float("nan")

@@ -14,11 +14,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from components.geo_prior import export, presences as presence_data
-from components.geo_prior.encoding import geo_inputs
-from components.geo_prior.model import build_presence_model
-from components.taxonomy_file import leaf_taxa
-from pipeline.config import Config, GeoConfig
+from inatvision.components.geo_prior import export, presences as presence_data
+from inatvision.components.geo_prior.encoding import geo_inputs
+from inatvision.components.geo_prior.model import build_presence_model
+from inatvision.taxonomy import leaf_taxa
+from inatvision.config import Config, GeoConfig
 
 SUMMARY_FILE = "geo_summary.json"
 

@@ -16,8 +16,8 @@ from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import ExampleStatistics, Model
 
-from components.data_validation.baseline import fill_baseline_statistics
-from components.pusher import release_layout
+from inatvision.components.data_validation.baseline import fill_baseline_statistics
+from inatvision.components.pusher import release_layout
 
 
 @component

@@ -20,11 +20,11 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import ExampleStatistics, Model, ModelBlessing
 from tfx.utils import path_utils
 
-from components.artifacts import ExportReport, GateReport, Release, Taxonomy
-from components.data_validation.baseline import copy_statistics_into_release
-from components.geo_prior.export import NO_LOCATIONS_FILE, THRESHOLDS_FILE
-from components.pusher import release_layout
-from pipeline.config import resolve_config
+from inatvision.artifacts import ExportReport, GateReport, Release, Taxonomy
+from inatvision.components.data_validation.baseline import copy_statistics_into_release
+from inatvision.components.geo_prior.export import NO_LOCATIONS_FILE, THRESHOLDS_FILE
+from inatvision.components.pusher import release_layout
+from inatvision.config import resolve_config
 
 
 def code_version() -> str:

@@ -18,17 +18,17 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Model, ModelBlessing, ModelEvaluation
 from tfx.utils import path_utils
 
-from components.artifacts import GateReport, Taxonomy
-from components.evaluator.component import IDENTICAL_MARKER, baseline_found
-from components.evaluator.eval_config import CANDIDATE
-from components.evaluator.taxon_metrics import METRIC_NAME
-from components.release_gate.decision import (GateInputs, ThresholdResult, evaluate_gate, geo_prior_check,
+from inatvision.artifacts import GateReport, Taxonomy
+from inatvision.components.evaluator.component import IDENTICAL_MARKER, baseline_found
+from inatvision.components.evaluator.eval_config import CANDIDATE
+from inatvision.components.evaluator.taxon_metrics import METRIC_NAME
+from inatvision.components.release_gate.decision import (GateInputs, ThresholdResult, evaluate_gate, geo_prior_check,
                                                geo_prior_comparison)
-from components.release_gate.report import write_gate_report
-from components.serving.compose import GEO_MAP_FILE, GEO_MAP_INFO_FILE
-from components.taxonomy_file import leaf_taxa
-from components.trainer.export import TAXONOMY_FILE
-from pipeline.config import resolve_config
+from inatvision.components.release_gate.report import write_gate_report
+from inatvision.components.serving.compose import GEO_MAP_FILE, GEO_MAP_INFO_FILE
+from inatvision.taxonomy import leaf_taxa
+from inatvision.components.trainer.export import TAXONOMY_FILE
+from inatvision.config import resolve_config
 
 
 def taxon_outcomes(evaluation_uri: str) -> dict:

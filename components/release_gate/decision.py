@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import stats
 
-from pipeline.config import GateConfig
+from inatvision.config import GateConfig
 
 NO_ICONIC_TAXON = "(none)"
 TRAIN_PHOTO_BUCKET_EDGES = (20, 50, 100, 500)  # buckets: <20, 20-49, 50-99, 100-499, 500+

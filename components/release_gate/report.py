@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 from matplotlib.figure import Figure  # a bare Figure renders PNG with Agg, without pyplot's global state
 
-from components.release_gate.decision import GateResult
+from inatvision.components.release_gate.decision import GateResult
 
 HTML_NAME = "gate_report.html"
 JSON_NAME = "gate_report.json"

@@ -31,14 +31,14 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Model
 from tfx.utils import path_utils
 
-from components import features
-from components.artifacts import Taxonomy
-from components.geo_prior import export as geo_export, scoring
-from components.serving import geo_map
-from components.serving.info import GEO_DISABLED, GEO_NONE, GEO_TRAINED, write_serving_info
-from components.taxonomy_file import leaf_taxa, read_rows
-from components.trainer.export import TAXONOMY_FILE
-from pipeline.config import resolve_config
+from inatvision import features
+from inatvision.artifacts import Taxonomy
+from inatvision.components.geo_prior import export as geo_export, scoring
+from inatvision.components.serving import geo_map
+from inatvision.components.serving.info import GEO_DISABLED, GEO_NONE, GEO_TRAINED, write_serving_info
+from inatvision.taxonomy import leaf_taxa, read_rows
+from inatvision.components.trainer.export import TAXONOMY_FILE
+from inatvision.config import resolve_config
 
 THRESHOLDS_ASSET = "assets/thresholds.csv"
 GEO_MAP_FILE = "geo_map.png"  # beside Format-Serving in the artifact, not inside the model

@@ -17,10 +17,10 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import path_utils
 
-from components.artifacts import Taxonomy
-from components.pusher import release_layout
-from components.trainer.export import KERAS_FILE
-from pipeline.config import resolve_config
+from inatvision.artifacts import Taxonomy
+from inatvision.components.pusher import release_layout
+from inatvision.components.trainer.export import KERAS_FILE
+from inatvision.config import resolve_config
 
 TAXONOMY_KEY = "taxonomy"
 CONFIG_OVERRIDES_KEY = "config_overrides"

@@ -11,9 +11,9 @@ import os
 import tensorflow as tf
 import tf_keras as keras
 
-from components import features
-from components.taxonomy_file import leaf_taxa
-from components.trainer.image_preprocessing import eval_images
+from inatvision import features
+from inatvision.taxonomy import leaf_taxa
+from inatvision.components.trainer.image_preprocessing import eval_images
 
 KERAS_FILE = "keras/classifier.keras"
 TAXONOMY_FILE = "assets/taxonomy.csv"  # the Keras model beside the SavedModel, for warm starts

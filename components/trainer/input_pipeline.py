@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components import features
-from components.example_files import read_shard
-from components.trainer.image_preprocessing import eval_image, train_image
+from inatvision import features
+from inatvision.components.example_files import read_shard
+from inatvision.components.trainer.image_preprocessing import eval_image, train_image
 
 AUTOTUNE = tf.data.AUTOTUNE
 

@@ -6,7 +6,7 @@ import math
 import tensorflow as tf
 import tf_keras as keras
 
-from pipeline.config import TrainerConfig
+from inatvision.config import TrainerConfig
 
 
 @keras.utils.register_keras_serializable(package="inatvision")

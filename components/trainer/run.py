@@ -9,9 +9,9 @@ import os
 import tensorflow as tf
 import tf_keras as keras
 
-from components.taxonomy_file import leaf_taxa
-from components.trainer import export, input_pipeline, model as classifier
-from pipeline.config import Config
+from inatvision.taxonomy import leaf_taxa
+from inatvision.components.trainer import export, input_pipeline, model as classifier
+from inatvision.config import Config
 
 STATE_DIR = "trainer_state"
 TENSORBOARD_DIR = "tensorboard"  # tensorboard --logdir <root>/artifacts/Trainer/tensorboard

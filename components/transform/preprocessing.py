@@ -7,8 +7,8 @@ evaluation crop itself, so nothing materializes decoded pixels.
 """
 import tensorflow as tf
 
-from components import features
-from components.geo_prior.encoding import encode_date, encode_location
+from inatvision import features
+from inatvision.components.geo_prior.encoding import encode_date, encode_location
 
 
 def _dense(values, default):

@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from PIL import Image
 
-from pipeline.config import CC_LICENSES
+from inatvision.config import CC_LICENSES
 
 LIFE_ID = 48460
 RANK_LEVELS = {
