@@ -2,7 +2,7 @@
 
     python -m benchmarks.export_preview --observations 1000000
 
-Writes the tables of a sample export (`pipeline.sample_export`, about 2 photos per observation) to a temporary
+Writes the tables of a sample export (`inatvision.sample_export`, about 2 photos per observation) to a temporary
 folder, then runs the preview alone in a child process. Ends with `rows_per_s=<n> peak_rss_mb=<n>`: table rows
 read per second, and the child's peak resident memory (generation excluded).
 """

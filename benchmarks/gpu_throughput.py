@@ -3,7 +3,7 @@
     python -m benchmarks.gpu_throughput                          # every GPU, global batch 256, 299 px
     python -m benchmarks.gpu_throughput --global-batch-size 128 --precisions float32,mixed_float16
 
-The production profile's model and optimizer (`pipeline.config.production().trainer`: Xception at 299 px,
+The production profile's model and optimizer (`inatvision.config.production().trainer`: Xception at 299 px,
 RMSprop, label smoothing, Keras' LossScaleOptimizer under mixed_float16), built and compiled by
 `components.trainer.model` inside a `MirroredStrategy` over every visible GPU when there are several (the batch
 is the global batch, as in the Trainer). Inputs are synthetic: one batch of uint8 images and one-hot labels held

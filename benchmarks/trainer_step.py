@@ -2,9 +2,9 @@
 
     python -m benchmarks.trainer_step
 
-The demo profile's model and optimizer (`pipeline/config.py`: Xception at 71 px, global batch 32, float32),
+The demo profile's model and optimizer (`inatvision/config.py`: Xception at 71 px, global batch 32, float32),
 built and compiled as the Trainer does it (`components.trainer.model`). Photos: the generated sample export's
-(`pipeline.sample_export`, 300 to 500 px JPEGs like iNaturalist's medium size), or `--photos DIR`; they are
+(`inatvision.sample_export`, 300 to 500 px JPEGs like iNaturalist's medium size), or `--photos DIR`; they are
 written into a temporary gzipped TFRecord of tf.Examples and read by `input_pipeline.vision_dataset`
 (training=True: shuffle, fused decode-and-crop, resize, uint8 batches). The in-memory reference is one
 batch of uint8 images and one-hot labels repeated (`Dataset.from_tensors(...).repeat()`), so it costs nothing

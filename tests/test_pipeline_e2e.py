@@ -276,7 +276,7 @@ def tfx_cli(world, tmp_path_factory):
     base = tmp_path_factory.mktemp("tfx-cli")
     root = str(base / "root")
     env = dict(os.environ, LOCAL_HOME=str(base / "tfx-home"), INATVISION_EXPORT=world["first_export"],
-               INATVISION_ROOT=root, INATVISION_SET=" ".join(["trainer.epochs=1", "geo.epochs=1"] + IN_MEMORY))
+               INATVISION_ROOT=root, INATVISION_SET=" ".join(["trainer.epochs=1", "trainer.steps_per_epoch=4", "geo.epochs=1"] + IN_MEMORY))
     tfx = os.path.join(os.path.dirname(sys.executable), "tfx")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
