@@ -17,6 +17,12 @@ set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALU
                           help="override a configuration key, e.g. --set trainer.epochs=3 (repeatable)")
 
 
+class InputProblem(click.ClickException):
+    """A wrong path, key or value the user gave: exit 2 (`input_error`), as `inatvision run` does."""
+
+    exit_code = 2
+
+
 @click.group()
 def main():
     """Train and release an iNaturalist-style species classifier with TFX."""
@@ -41,10 +47,11 @@ def sample_export(out, species, seed, scale, tables_only):
 @click.option("--photo-root", default="", help="photos/ root if not inside the export (local, gs://)")
 @profile_option
 @set_option
-def run_command(export_dir, root, photo_root, profile, overrides):
+@click.option("-v", "--verbose", is_flag=True, help="show library logs too (always kept in runs/<id>/run.log)")
+def run_command(export_dir, root, photo_root, profile, overrides, verbose):
     """Run the whole pipeline locally; writes runs/<id>/summary.json."""
     from inatvision.pipeline.run import run
-    summary, code = run(export_dir, root, profile, overrides, photo_root)
+    summary, code = run(export_dir, root, profile, overrides, photo_root, verbose=verbose)
     click.echo(format_summary(summary))
     sys.exit(code)
 
@@ -73,10 +80,25 @@ def export_preview(export_dir, out, profile, overrides):
     from inatvision.components.export_examples.tables import InputError
     from inatvision.config import ConfigError, build_config
     try:
-        summary = run_preview(export_dir, out, build_config(profile, overrides).export)
+        export = build_config(profile, overrides).export
+        click.echo(cutoffs_line(profile, export), err=True)
+        summary = run_preview(export_dir, out, export)
     except (InputError, ConfigError) as error:
-        raise click.ClickException(str(error)) from None
+        raise InputProblem(str(error)) from None
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "rejected_examples"}, indent=2))
+
+
+def cutoffs_line(profile: str, export) -> str:
+    """Which inclusion cut-offs the preview applies, and the production ones when they differ."""
+    from inatvision.config import build_config
+    line = (f"cut-offs ({profile} profile): {export.min_observations} observations, "
+            f"{export.min_research_grade} research grade per leaf")
+    production = build_config("production").export
+    if (production.min_observations, production.min_research_grade) != (export.min_observations,
+                                                                         export.min_research_grade):
+        line += (f"; --profile production applies {production.min_observations} and "
+                 f"{production.min_research_grade}")
+    return line
 
 
 @main.command("convert-export")
@@ -108,10 +130,28 @@ def releases(root, destination):
     """List complete releases with their metrics."""
     from inatvision.components.pusher import release_layout
     destination = destination or os.path.join(root, "releases")
-    for version, path in release_layout.complete_releases(destination):
-        card = release_layout.read_model_card(path)
+    if not os.path.isdir(destination) and "://" not in destination:
+        raise InputProblem(f"{destination}: no releases folder; is {root} a pipeline root?")
+    click.echo(format_releases([(version, path, release_layout.read_model_card(path))
+                                for version, path in release_layout.complete_releases(destination)]))
+
+
+def format_releases(releases: list[tuple[int, str, dict]]) -> str:
+    """A table with a header: version, created, top-1, top-5 (three decimals), path."""
+    rows = [("version", "created", "top1", "top5", "path")]
+    for version, path, card in releases:
         metrics = card.get("metrics") or {}
-        click.echo(f"{version}\t{card.get('created', '')}\ttop1={metrics.get('top1')}\ttop5={metrics.get('top5')}\t{path}")
+        rows.append((str(version), str(card.get("created", "")), _metric(metrics.get("top1")),
+                     _metric(metrics.get("top5")), path))
+    if len(rows) == 1:
+        return "no releases yet"
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths)) + "  " + row[-1]
+                     for row in rows)
+
+
+def _metric(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 @main.command("gc")

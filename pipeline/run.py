@@ -8,8 +8,10 @@ import json
 import os
 import traceback
 
-from inatvision.components.export_examples.tables import InputError, check_tables
-from inatvision.config import ConfigError, as_dict, build_config, local_paths
+from inatvision.components.export_examples.tables import check_tables
+from inatvision.config import as_dict, build_config, local_paths
+from inatvision.errors import ConfigError, InputError
+from inatvision.pipeline.console import Console
 
 # TensorFlow, TFX and ML Metadata load only after the configuration and the export's tables are checked,
 # so a mistyped path or key is answered in about a second.
@@ -38,11 +40,15 @@ def _new_run_dir(runs: str) -> tuple[str, str]:
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     run_dir = os.path.join(runs, run_id)
     os.makedirs(run_dir)
+    return run_id, run_dir
+
+
+def _point_latest(runs: str, run_id: str) -> None:
+    """`runs/latest` moves to a run once its inputs are checked: a mistyped key or path leaves it alone."""
     latest = os.path.join(runs, "latest")
     if os.path.islink(latest) or os.path.exists(latest):
         os.remove(latest)
     os.symlink(run_id, latest)
-    return run_id, run_dir
 
 
 class RootLock:
@@ -81,13 +87,28 @@ def empty_summary(run_id: str, export_dir: str) -> dict:
             "candidate": None, "baseline": None, "blessed": False, "pushed_to": None, "reports": {}}
 
 
-def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_root: str = "") -> tuple[dict, int]:
-    """Runs the pipeline; returns (summary, exit status). summary.json is written whatever happens."""
+def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_root: str = "",
+        verbose: bool = True) -> tuple[dict, int]:
+    """Runs the pipeline; returns (summary, exit status). summary.json is written whatever happens.
+
+    `verbose=False` shows only the component lines on the terminal and sends the rest to runs/<id>/run.log
+    (pipeline/console.py)."""
     root = os.path.abspath(root)
     paths = local_paths(root)
     os.makedirs(paths["runs"], exist_ok=True)
     run_id, run_dir = _new_run_dir(paths["runs"])
     summary = empty_summary(run_id, export_dir)
+    with Console(run_dir, verbose) as console:
+        _run_in(summary, export_dir, root, paths, run_dir, profile, overrides, photo_root, console)
+    summary["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2, default=str)
+    return summary, EXIT_CODES[summary["status"]]
+
+
+def _run_in(summary, export_dir, root, paths, run_dir, profile, overrides, photo_root, console) -> None:
+    """Fills `summary` with the run's outcome, whatever happens."""
+    run_id = summary["run_id"]
     try:
         config = build_config(profile, overrides)
         summary["config"] = as_dict(config)
@@ -98,9 +119,11 @@ def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_r
         from inatvision.pipeline import outcomes
         destination = config.push.destination or paths["releases"]
         with RootLock(root, f"run {run_id}"):
+            _point_latest(paths["runs"], run_id)
             from inatvision.pipeline.gc import free_interrupted_outputs
             summary["interrupted_outputs_freed"] = free_interrupted_outputs(paths["metadata"], paths["artifacts"])
-            _run_locally(config, export_dir, paths, destination, list(overrides), photo_root)
+            with console.watching_components():
+                _run_locally(config, export_dir, paths, destination, photo_root, run_id)
             outcomes.fill_from_metadata(summary, paths["metadata"], run_dir)
     except (ConfigError, InputError) as error:
         summary.update(status="input_error", error=str(error))
@@ -113,14 +136,13 @@ def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_r
             f.write(traceback.format_exc())
         if summary["status"] != "input_error":
             outcomes.fill_from_metadata(summary, paths["metadata"], run_dir, failed=True)
-    summary["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    with open(os.path.join(run_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, default=str)
-    return summary, EXIT_CODES[summary["status"]]
 
 
-def _run_locally(config, export_dir, paths, destination, overrides, photo_root) -> None:
+def _run_locally(config, export_dir, paths, destination, photo_root, run_id) -> None:
+    """The pipeline on TFX's LocalDagRunner; ML Metadata's pipeline_run context is named after `run_id`."""
     from tfx import v1 as tfx
+    from tfx.dsl.compiler import compiler, constants
+    from tfx.orchestration.portable import runtime_parameter_utils
 
     from inatvision.components.pusher import release_layout
     from inatvision.pipeline.pipeline import create_pipeline
@@ -131,4 +153,7 @@ def _run_locally(config, export_dir, paths, destination, overrides, photo_root) 
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(paths["metadata"]),
         export_fingerprint=export_fingerprint(export_dir), releases_state=release_layout.releases_state(destination),
         photo_root=photo_root)
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    compiled = compiler.Compiler().compile(pipeline)
+    runtime_parameter_utils.substitute_runtime_parameter(
+        compiled, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    tfx.orchestration.LocalDagRunner().run_with_ir(compiled)

@@ -15,6 +15,8 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
+        if os.environ.get("CI"):  # CI lays the data beside the clone: its absence is a broken setup, not a skip
+            pytest.fail(f"real data not found at {SHARED_DATA} (CI is set)")
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
 

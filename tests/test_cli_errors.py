@@ -26,15 +26,28 @@ def invoke(*args):
     return result
 
 
-def summary_of(root):
-    return json.load(open(os.path.join(root, "runs", "latest", "summary.json")))
+def summary_of(root, output):
+    """The summary.json that the run's last line names (`summary: runs/<id>/summary.json`)."""
+    line = next(line for line in output.splitlines() if line.startswith("summary: "))
+    return json.load(open(os.path.join(root, line.split(" ", 1)[1])))
 
 
 def test_missing_export_folder(tmp_path):
     result = invoke("run", "--export", tmp_path / "nowhere", "--root", tmp_path / "root")
     assert result.exit_code == 2
     assert "status: input_error" in result.output and "nowhere: export folder not found" in result.output
-    assert summary_of(tmp_path / "root")["status"] == "input_error"
+    assert summary_of(tmp_path / "root", result.output)["status"] == "input_error"
+
+
+def test_a_mistyped_run_leaves_runs_latest_where_it_was(tmp_path, tables):
+    """A run that stops at its inputs writes its summary.json but does not become `runs/latest`."""
+    root = tmp_path / "root"
+    os.makedirs(root / "runs" / "20260101-000000-good")
+    os.symlink("20260101-000000-good", root / "runs" / "latest")
+    result = invoke("run", "--export", tables, "--root", root, "--set", "trainer.epoch=3")
+    assert result.exit_code == 2
+    assert os.readlink(root / "runs" / "latest") == "20260101-000000-good"
+    assert summary_of(root, result.output)["status"] == "input_error"
 
 
 def test_missing_table(tmp_path, tables):
@@ -89,7 +102,37 @@ def test_gc_refuses_while_a_run_holds_the_root(tmp_path):
 
 def test_preview_of_a_missing_export(tmp_path):
     result = invoke("export-preview", "--export", tmp_path / "nowhere", "--out", tmp_path / "out")
-    assert result.exit_code == 1 and "nowhere" in result.output and "Error:" in result.output
+    assert result.exit_code == 2 and "nowhere" in result.output and "Error:" in result.output
+
+
+def test_preview_with_an_unknown_key_exits_2_as_run_does(tmp_path, tables):
+    result = invoke("export-preview", "--export", tables, "--out", tmp_path / "out", "--set", "export.min_obs=3")
+    assert result.exit_code == 2 and "unknown configuration key 'export.min_obs'" in result.output
+
+
+def test_preview_says_which_cut_offs_it_applies(tmp_path, tables):
+    result = CliRunner().invoke(main, ["export-preview", "--export", str(tables), "--out",
+                                      str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "cut-offs (demo profile): 20 observations, 10 research grade" in result.stderr
+    assert "--profile production applies 100 and 50" in result.stderr
+    json.loads(result.stdout)  # stdout stays the JSON summary
+
+
+def test_releases_of_a_missing_root(tmp_path):
+    result = invoke("releases", "--root", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "no releases folder" in result.output
+
+
+def test_releases_table_has_a_header_and_rounded_metrics():
+    from inatvision.pipeline.cli import format_releases
+    table = format_releases([(1, "/r/1", {"created": "2026-12-01", "metrics": {"top1": 0.9782608695652174,
+                                                                                "top5": 1.0}}),
+                             (2, "/r/2", {"created": "2026-12-02", "metrics": {}})]).splitlines()
+    assert table[0].split() == ["version", "created", "top1", "top5", "path"]
+    assert table[1].split() == ["1", "2026-12-01", "0.978", "1.000", "/r/1"]
+    assert table[2].split() == ["2", "2026-12-02", "-", "-", "/r/2"]
+    assert format_releases([]) == "no releases yet"
 
 
 def test_gc_outside_a_pipeline_root(tmp_path):
