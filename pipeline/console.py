@@ -70,29 +70,36 @@ def _timed_launch(write, summaries):
 class Console:
     """Within `with Console(run_dir, verbose):`, the terminal shows the component lines only (unless verbose)."""
 
-    def __init__(self, run_dir: str, verbose: bool):
+    def __init__(self, run_dir: str, verbose: bool, terminal=None):
+        """`terminal`: where the lines go (default: this process's standard output)."""
         self.log_path = os.path.join(run_dir, LOG_FILE)
         self.verbose = verbose
+        self.given = terminal
 
     def __enter__(self) -> "Console":
         sys.stdout.flush()
         sys.stderr.flush()
-        self.saved = None
-        try:
-            self.terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-        except (AttributeError, ValueError, io.UnsupportedOperation):  # stdout is not a file (a test's runner)
-            self.terminal, self.verbose = None, True
+        self.saved, self.terminal = None, None
+        if self.given is None:
+            try:
+                self.terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+            except (AttributeError, ValueError, io.UnsupportedOperation):  # stdout is not a file (a test runner)
+                self.verbose = True
         if not self.verbose:
             self.saved = (os.dup(1), os.dup(2))
             self.log = open(self.log_path, "a", buffering=1)
             os.dup2(self.log.fileno(), 1)  # C++ messages, Beam workers and print() land in run.log
             os.dup2(self.log.fileno(), 2)
+            self.streams = (sys.stdout, sys.stderr)  # Python-level writers too, where they are not the fds
+            sys.stdout = sys.stderr = self.log
         self.handler = _ProgressLines(self.write)
         self.level = progress.LOGGER.level
         progress.LOGGER.setLevel(logging.INFO)
         progress.LOGGER.addHandler(self.handler)
         if not self.verbose:  # the log keeps everything, INFO included
+            before = list(logging.getLogger().handlers)
             logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+            self.added = [h for h in logging.getLogger().handlers if h not in before]
             self.root_level = logging.getLogger().level
             logging.getLogger().setLevel(logging.INFO)
         return self
@@ -102,16 +109,19 @@ class Console:
         return _timed_launch(self.write, self.handler.summaries)
 
     def write(self, line: str) -> None:
-        (self.terminal or sys.stdout).write(line + "\n")
+        (self.given or self.terminal or sys.stdout).write(line + "\n")
 
     def __exit__(self, *exc) -> None:
         progress.LOGGER.removeHandler(self.handler)
         progress.LOGGER.setLevel(self.level)
         if not self.verbose:
             logging.getLogger().setLevel(self.root_level)
+            for handler in self.added:
+                logging.getLogger().removeHandler(handler)
         sys.stdout.flush()
         sys.stderr.flush()
         if self.saved is not None:
+            sys.stdout, sys.stderr = self.streams
             os.dup2(self.saved[0], 1)
             os.dup2(self.saved[1], 2)
             for fd in self.saved:

@@ -88,18 +88,20 @@ def empty_summary(run_id: str, export_dir: str) -> dict:
 
 
 def run(export_dir: str, root: str, profile: str = "demo", overrides=(), photo_root: str = "",
-        verbose: bool = True) -> tuple[dict, int]:
+        verbose: bool = True, terminal=None) -> tuple[dict, int]:
     """Runs the pipeline; returns (summary, exit status). summary.json is written whatever happens.
 
-    `verbose=False` shows only the component lines on the terminal and sends the rest to runs/<id>/run.log
-    (pipeline/console.py)."""
+    `verbose=False` shows only the component lines on the terminal (standard output, or the `terminal`
+    stream) and sends the rest to runs/<id>/run.log (pipeline/console.py)."""
     root = os.path.abspath(root)
     paths = local_paths(root)
     os.makedirs(paths["runs"], exist_ok=True)
     run_id, run_dir = _new_run_dir(paths["runs"])
     summary = empty_summary(run_id, export_dir)
-    with Console(run_dir, verbose) as console:
+    with Console(run_dir, verbose, terminal) as console:
         _run_in(summary, export_dir, root, paths, run_dir, profile, overrides, photo_root, console)
+    if os.path.exists(console.log_path):
+        summary["reports"]["run_log"] = console.log_path
     summary["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, default=str)

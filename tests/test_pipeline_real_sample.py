@@ -1,4 +1,4 @@
-"""The whole pipeline on the real photo sample (../shared/data/real-photos-sample), shared by several checks.
+"""The whole pipeline on the real photo sample (`real-photos-sample/` of `shared_data`), shared by several checks.
 
 328 real research-grade plant photos (10 species and 2 subspecies, one photo per observation, no coordinates,
 empty licences). One session fixture, one root, three runs with the same inputs:
@@ -19,6 +19,7 @@ import collections
 import contextlib
 import csv
 import glob
+import io
 import json
 import os
 import re
@@ -196,16 +197,36 @@ def real(tmp_path_factory, shared_data):
         return make_beam_pipeline(self)
 
     rerun_started = time.time()
+    console = io.StringIO()  # what `inatvision run` prints without -v
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(base_beam_executor.BaseBeamExecutor, "_make_beam_pipeline", recording)
-        summary, code = run(export_dir, root, "demo", OVERRIDES)
+        summary, code = run(export_dir, root, "demo", OVERRIDES, verbose=False, terminal=console)
     ended = time.time()
     print(f"\nreal-sample fixture: killed runs {killed['seconds']:.0f} s, rerun {ended - rerun_started:.0f} s, "
           f"total {ended - started:.0f} s wall, {_cpu_seconds() - cpu_before:.0f} s CPU (this process and the killed "
           f"run); load average {os.getloadavg()[0]:.1f}")
     return {"export": export_dir, "root": root, "base": base, "killed_in_export": killed_in_export,
-            "killed": killed, "summary": summary, "code": code,
+            "killed": killed, "summary": summary, "code": code, "console": console.getvalue(),
             "beam_calls": beam_calls, "release": os.path.join(root, "releases", "1")}
+
+
+def test_the_console_shows_one_start_and_one_finish_line_per_component_and_no_library_noise(real):
+    """Issue 18: the rerun printed the component lines only; library logs went to runs/<id>/run.log."""
+    lines = real["console"].splitlines()
+    assert 0 < len(lines) < 100, real["console"]
+    assert not [line for line in lines if "WARNING" in line or "Warning:" in line]
+    store = _store(os.path.join(real["root"], "metadata.sqlite"))
+    nodes = set(_node_states(store, _runs(store)[-1]))
+    for node in nodes:
+        assert len([line for line in lines if re.fullmatch(rf"\d\d:\d\d:\d\d {node} \.\.\.", line)]) == 1, node
+        finished = [line for line in lines if re.match(rf"\d\d:\d\d:\d\d {node} done \(", line)]
+        assert len(finished) == 1, (node, lines)
+    assert re.search(r" ExportExamples done \(cached\)", real["console"])  # finished before the kill
+    assert re.search(r" Trainer done \(\d+ (s|min)", real["console"])
+    assert re.search(r"    Trainer: epoch 1/1: .*ETA", real["console"])
+    log = real["summary"]["reports"]["run_log"]
+    assert os.path.dirname(log) == os.path.join(real["root"], "runs", real["summary"]["run_id"])
+    assert "WARNING" in open(log).read()  # the noise is kept, where people look when they need it
 
 
 # issue 9: a pipeline killed inside the export step and between components --------------------------------------
