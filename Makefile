@@ -9,7 +9,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo test test-all image test-containers clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,16 @@ demo: install  ## generate the sample export and run the whole pipeline on it
 test: install  ## the CI suite (slow tests excluded)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-test-all: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m ""
+test-all: install  ## every test but the container scenarios
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not containers"
+
+IMAGE ?= localhost/inatvision:dev
+image:  ## the pipeline image, built here from Debian's packages and this machine's Python 3.10
+	kubeflow/local_image.sh build $(IMAGE)
+
+test-containers: install image  ## the compiled spec, every step in a podman container of the image
+	kubeflow/local_image.sh build localhost/inatvision:deps --target deps  # the bad image: no package (cached)
+	INATVISION_IMAGE=$(IMAGE) $(BIN)/python -m pytest -q -m containers tests/test_containers.py
 
 clean:
 	rm -rf $(ROOT) $(SAMPLE)

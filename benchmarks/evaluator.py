@@ -34,6 +34,7 @@ from inatvision.components.evaluator.component import adapt_eval_config  # noqa:
 from inatvision.components.evaluator.eval_config import CANDIDATE, build_eval_config  # noqa: E402
 from inatvision.components.trainer import export, input_pipeline, model as classifier  # noqa: E402
 from inatvision.config import demo  # noqa: E402
+from inatvision.taxonomy import TAXONOMY_FILE  # noqa: E402
 from tests import examples_factory  # noqa: E402
 
 NUM_CLASSES = 16
@@ -88,7 +89,7 @@ def main() -> None:
         paths = photo_files(args.photos) if args.photos else generated_photos(folder, args.species)
         photos = [open(path, "rb").read() for path in paths]
         test_file = write_test_split(folder, photos, args.examples)
-        taxonomy = os.path.join(folder, "taxonomy.csv")
+        taxonomy = os.path.join(folder, TAXONOMY_FILE)
         examples_factory.write_taxonomy(taxonomy, LEAF_TAXA)
         export_dir = os.path.join(folder, "serving")
         export.export_classifier(classifier.build_classifier(NUM_CLASSES, trainer_config), export_dir, taxonomy,

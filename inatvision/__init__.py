@@ -1,11 +1,12 @@
 """inatvision: the TFX pipeline that trains and releases an iNaturalist-style species classifier.
 
 This package is the bottom layer, imported by every other: the configuration (`config`), the custom
-artifact types (`artifacts`), the tf.Example feature keys (`features`) and the `taxonomy.csv` contract
-(`taxonomy`). Above it: the domain rules and TFX components (`inatvision.components`, folder
-`components/`), the pipeline definition (`inatvision.pipeline.pipeline`), and the runners and command line
-(`inatvision.pipeline.run`, `inatvision.kubeflow`, `inatvision.pipeline.cli`). docs/architecture.md
-draws the layers; tests/test_architecture.py holds them.
+artifact types (`artifacts`), the tf.Example feature keys (`features`), the `taxonomy.csv` contract
+(`taxonomy`) and the Evaluator's outcome record that the release gate reads (`taxon_outcomes`). Above
+it: the domain rules and TFX components (`inatvision.components`, folder `components/`), the pipeline
+definition (`inatvision.pipeline.pipeline`), and the runners and command line (`inatvision.pipeline.run`,
+`inatvision.kubeflow`, `inatvision.pipeline.cli`). docs/architecture.md draws the layers;
+tests/test_architecture.py holds them.
 """
 
 # Custom artifact types are named `inatvision.<Class>` (the Kubeflow V2 compiler allows one module segment),

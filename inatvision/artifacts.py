@@ -1,6 +1,8 @@
 """Artifact types of this pipeline beyond TFX's standard ones."""
 from tfx.types.artifact import Artifact
 
+NUM_CLASSES = "num_classes"  # the Taxonomy artifact's custom property: its taxonomy.csv's leaf count
+
 
 class Taxonomy(Artifact):
     """`taxonomy.csv` (contract layout) and `taxa_report.csv` of one export; custom property `num_classes`.
@@ -9,6 +11,19 @@ class Taxonomy(Artifact):
     """
 
     TYPE_NAME = "inatvision.Taxonomy"
+
+
+def set_num_classes(taxonomy: Artifact, num_classes: int) -> None:
+    """Set once, by ExportExamples, from the taxonomy.csv it wrote (`inatvision.taxonomy.TaxonTree.num_classes`)."""
+    taxonomy.set_int_custom_property(NUM_CLASSES, num_classes)
+
+
+def num_classes(taxonomy: Artifact) -> int:
+    """The class count a Taxonomy artifact carries; stages that need only the count read it here."""
+    if not taxonomy.has_custom_property(NUM_CLASSES):
+        raise ValueError(f"Taxonomy artifact at {taxonomy.uri} has no custom property {NUM_CLASSES!r}: "
+                         f"ExportExamples sets it")
+    return taxonomy.get_int_custom_property(NUM_CLASSES)
 
 
 class ExportReport(Artifact):

@@ -58,6 +58,12 @@ class KubeflowConfig:
     step_cpu: float = 1.0  # the light steps: schema, validation, baseline lookup, gate, push
     step_memory_gb: float = 4.0
     gpu_node_selector: dict[str, str] = dataclasses.field(default_factory=dict)  # kfp only, e.g. GKE's accelerator label
+    # Vertex only: more than 1 runs the Trainer as a Vertex AI custom job of this many machines (TFX's Vertex
+    # training extension, worker_pool_specs), each with `gpus` GPUs; the pipeline step only launches it.
+    trainer_workers: int = 1
+    vertex_project: str = ""  # the Google Cloud project of the custom job (required with trainer_workers > 1)
+    vertex_region: str = "us-central1"
+    trainer_machine_type: str = "n1-highmem-16"  # per worker; Vertex needs a machine type for a custom job
 
     def accelerator_for(self, target: str) -> str:
         return self.accelerator or DEFAULT_ACCELERATOR[target]
@@ -75,6 +81,13 @@ class KubeflowConfig:
         if target == "vertex" and not _VERTEX_ACCELERATOR.match(accelerator):
             raise CompileError(f"--accelerator {accelerator!r}: Vertex AI takes an accelerator type such as "
                                f"NVIDIA_TESLA_V100, NVIDIA_L4, NVIDIA_A100_80GB or NVIDIA_H100_80GB")
+        if self.trainer_workers < 1:
+            raise CompileError(f"trainer_workers must be 1 or more, got {self.trainer_workers}")
+        if self.trainer_workers > 1 and target != "vertex":
+            raise CompileError("--trainer-workers: several Trainer machines need Vertex AI (--target vertex); on "
+                               "open-source Kubeflow a pipeline step is one pod (use --gpus for several GPUs)")
+        if self.trainer_workers > 1 and not self.vertex_project:
+            raise CompileError("--trainer-workers needs --vertex-project (the custom job's Google Cloud project)")
         if target == "vertex" and self.gpu_node_selector:
             raise CompileError("--gpu-node-selector is for open-source Kubeflow; Vertex AI picks machines "
                                "from --accelerator, --trainer-cpu and --trainer-memory-gb")
@@ -165,6 +178,9 @@ def compile_pipeline(target: str, image: str, out: str, profile: str = "producti
     where = Locations.resolve(root, pipeline_root, destination, config.push.destination, export_dir, photo_root)
     pipeline, defaults = build_pipeline(config, where)
     specs = kubeflow.resource_specs(target)
+    if kubeflow.trainer_workers > 1:
+        specs[TRAINER] = specs["*"]  # the step only launches and watches the custom job
+        vertex_training(pipeline, kubeflow, image, config.export.num_shards)
     for component in pipeline.components:
         component.with_platform_config(specs.get(component.id, specs["*"]))
 
@@ -182,6 +198,36 @@ def compile_pipeline(target: str, image: str, out: str, profile: str = "producti
     write_spec(out, job, spec, platform, as_yaml, header=f"inatvision pipeline for {target}, image {image}, "
                                                         f"profile {profile}")
     return spec
+
+
+def worker_pool_specs(kubeflow: KubeflowConfig, image: str) -> list[dict]:
+    """Vertex AI's pools: workerpool0 is the chief (1 replica), workerpool1 the other workers."""
+    machine = {"machine_type": kubeflow.trainer_machine_type}
+    if kubeflow.gpus:
+        machine.update(accelerator_type=kubeflow.accelerator_for("vertex"), accelerator_count=kubeflow.gpus)
+    pool = {"machine_spec": machine, "container_spec": {"image_uri": image}}
+    return [{**pool, "replica_count": 1}, {**pool, "replica_count": kubeflow.trainer_workers - 1}]
+
+
+def vertex_training(pipeline, kubeflow: KubeflowConfig, image: str, num_shards: int) -> None:
+    """Turns the Trainer step into a launcher of a multi-worker Vertex AI custom job (same run_fn, same inputs)."""
+    from tfx.dsl.components.base import executor_spec
+    from tfx.extensions.google_cloud_ai_platform import constants
+    from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_executor
+
+    from inatvision.components.trainer.component import TaxonVertexTrainerExecutor
+
+    if num_shards < kubeflow.trainer_workers:
+        raise CompileError(f"--trainer-workers {kubeflow.trainer_workers}: each worker reads whole Examples files; "
+                           f"compile with --set export.num_shards={kubeflow.trainer_workers} or more (now {num_shards})")
+    trainer = next(component for component in pipeline.components if component.id == TRAINER)
+    trainer.executor_spec = executor_spec.ExecutorClassSpec(TaxonVertexTrainerExecutor)
+    custom = json.loads(trainer.exec_properties["custom_config"])
+    custom.update({
+        constants.ENABLE_VERTEX_KEY: True, constants.VERTEX_REGION_KEY: kubeflow.vertex_region,
+        vertex_executor.TRAINING_ARGS_KEY: {"project": kubeflow.vertex_project,
+                                            "job_spec": {"worker_pool_specs": worker_pool_specs(kubeflow, image)}}})
+    trainer.exec_properties["custom_config"] = json.dumps(custom)
 
 
 def build_pipeline(config, where: Locations):

@@ -1,4 +1,4 @@
-"""The `inatvision` command line (docs: contract.md, Commands)."""
+"""The `inatvision` command line (docs/contract.md, Commands)."""
 from __future__ import annotations
 
 import os

@@ -7,7 +7,9 @@ import os
 
 import tensorflow as tf
 
+from inatvision.errors import ConfigError, InputError, ValidationFailed
 from inatvision.pipeline.metadata import open_store
+from inatvision.taxonomy import TAXONOMY_FILE
 
 ARTIFACT_TYPES = {
     "release": "inatvision.Release", "gate_report": "inatvision.GateReport",
@@ -58,11 +60,16 @@ def fill_from_metadata(summary: dict, metadata_path: str, run_dir: str, failed: 
     reports = {}
     if "export_report" in artifacts:
         export_report = _read_json(os.path.join(artifacts["export_report"].uri, "export_report.json")) or {}
+        rejected = dict(export_report.get("rejected") or {})
+        rejected["excluded_by_rule"] = {  # licence, caps, cut-offs: not broken, but not in the examples either
+            section: export_report[section] for section in ("observations_dropped", "photos_dropped")
+            if export_report.get(section)}
         summary.update(examples_per_split=export_report.get("examples_per_split"),
-                       num_classes=export_report.get("num_classes"), rejected=export_report.get("rejected"))
+                       num_classes=export_report.get("num_classes"), rejected=rejected,
+                       classes_without_training_photos=export_report.get("classes_without_training_photos", []))
         reports["export_report"] = os.path.join(artifacts["export_report"].uri, "export_report.json")
     if "taxonomy" in artifacts:
-        reports["taxonomy"] = os.path.join(artifacts["taxonomy"].uri, "taxonomy.csv")
+        reports["taxonomy"] = os.path.join(artifacts["taxonomy"].uri, TAXONOMY_FILE)
         reports["taxa_report"] = os.path.join(artifacts["taxonomy"].uri, "taxa_report.csv")
     validation_uri = artifacts["validation_report"].uri if "validation_report" in artifacts else (
         _newest_pending(os.path.join(os.path.dirname(metadata_path), "artifacts", "ValidationGate", "report")))
@@ -100,25 +107,37 @@ def _newest_pending(folder: str):
     return os.path.dirname(max(candidates, key=os.path.getmtime)) if candidates else None
 
 
-def classify_failure(error: BaseException) -> dict:
-    """Maps an exception raised inside the pipeline to a contract status and a one-line message."""
-    chain, current = [], error
-    while current is not None:
+# By type, first match wins; an error of none of these types is `failed` (docs/contract.md, `inatvision run`).
+FAILURE_STATUSES = ((ValidationFailed, "validation_failed"), (InputError, "input_error"), (ConfigError, "input_error"))
+
+
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """The error and those it was raised from or while handling, outermost first, as Python's traceback
+    follows them (`raise ... from None` ends the chain)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in chain):
         chain.append(current)
-        current = current.__cause__ or current.__context__
-    names = {type(e).__name__ for e in chain}
-    message = str(chain[-1]) if chain else str(error)
-    if "ValidationFailed" in names or "ValidationFailed" in str(error):
-        return {"status": "validation_failed", "error": _first_line(error, "ValidationFailed")}
-    if "InputError" in names:
-        return {"status": "input_error", "error": message.splitlines()[0]}
-    return {"status": "failed", "error": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return chain
 
 
-def _first_line(error: BaseException, marker: str) -> str:
+def classify_failure(error: BaseException) -> dict:
+    """Maps an exception raised inside the pipeline to a contract status and a one-line message, by the types
+    in its chain (TFX's LocalDagRunner re-raises an executor's own exception; a wrapper may hold it as cause)."""
+    chain = exception_chain(error)
+    for kind, status in FAILURE_STATUSES:
+        found = next((item for item in chain if isinstance(item, kind)), None)
+        if found is not None:
+            message = _first_line(found)
+            return {"status": status,
+                    "error": f"{type(found).__name__}: {message}" if status == "validation_failed" else message}
+    return {"status": "failed", "error": f"{type(error).__name__}: {_first_line(error)}"}
+
+
+def _first_line(error: BaseException) -> str:
     text = str(error)
-    index = text.find(marker)
-    return (text[index:] if index >= 0 else text).splitlines()[0]
+    return text.splitlines()[0] if text else ""
 
 
 def copy_reports(sources: dict[str, str], run_dir: str) -> dict[str, str]:

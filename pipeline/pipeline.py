@@ -52,7 +52,8 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
                                      config_overrides=config_overrides)
     transform = tfx.components.Transform(
         examples=export.outputs["examples"], schema=schema.outputs["schema"],
-        preprocessing_fn=TRANSFORM_MODULE, materialize=False)
+        preprocessing_fn=TRANSFORM_MODULE, materialize=False,
+        custom_config={"max_positional_accuracy_m": config.geo.max_positional_accuracy_m})
     transform.add_upstream_node(validation_gate)
     trainer = TaxonTrainer(
         examples=export.outputs["examples"], taxonomy=export.outputs["taxonomy"],

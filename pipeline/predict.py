@@ -23,6 +23,8 @@ from typing import Optional, Sequence  # noqa: E402
 
 import click  # noqa: E402
 
+from inatvision.location import MAX_LATITUDE, MAX_LONGITUDE, has_location  # noqa: E402
+
 EXIT_INPUT_ERROR = 2
 BATCH = 16
 DEFAULT_TOP = 5
@@ -53,10 +55,14 @@ def parse_location(latitude: Optional[float], longitude: Optional[float], date: 
             raise PredictError(f"--date {date!r} is not a date in the form YYYY-MM-DD") from None
     if latitude is None:
         return None
-    if not -90.0 <= latitude <= 90.0:  # NaN fails too
-        raise PredictError(f"--lat {latitude} is out of range: a latitude is between -90 and 90 degrees")
-    if not -180.0 <= longitude <= 180.0:
-        raise PredictError(f"--lng {longitude} is out of range: a longitude is between -180 and 180 degrees")
+    # The coordinate half of the one rule (inatvision/location.py); predict has no accuracy to weigh, and a value
+    # the rule would ignore is an error the user can fix, not a silent "no location".
+    if not has_location(latitude, 0.0):  # NaN fails too
+        raise PredictError(f"--lat {latitude} is out of range: a latitude is between -{MAX_LATITUDE:g} and "
+                           f"{MAX_LATITUDE:g} degrees")
+    if not has_location(0.0, longitude):
+        raise PredictError(f"--lng {longitude} is out of range: a longitude is between -{MAX_LONGITUDE:g} and "
+                           f"{MAX_LONGITUDE:g} degrees")
     return Location(float(latitude), float(longitude), date, day)
 
 
@@ -103,22 +109,19 @@ def resolve_release(path: str) -> str:
 @dataclass
 class LoadedRelease:
     path: str
-    serve: object  # the serving_default concrete function
-    located_inputs: bool  # the signature takes latitude, longitude, day_of_year
-    geo: str  # trained, none, disabled, or "" for a vision model
+    serve: object  # the serving_default concrete function of the composed serving model
+    geo: str  # trained, none or disabled
     geo_explanation: str
     ranks: dict[int, str] = field(default_factory=dict)  # taxon id -> rank name
-    tree: object = None  # scoring.TaxonTree, for models without the common-ancestor outputs
     model: object = None  # the loaded SavedModel, which keeps the function's variables alive
 
 
 def load_release(path: str) -> LoadedRelease:
     import tensorflow as tf
 
-    from inatvision.components.geo_prior import scoring
     from inatvision.components.pusher import release_layout
     from inatvision.components.serving.info import read_serving_info
-    from inatvision.taxonomy import read_rows
+    from inatvision.taxonomy import MODEL_TAXONOMY_FILE, TAXONOMY_FILE, read_taxonomy
 
     release = resolve_release(path)
     serving_dir = os.path.join(release, release_layout.SERVING_DIR)
@@ -127,14 +130,15 @@ def load_release(path: str) -> LoadedRelease:
     except (OSError, ValueError, tf.errors.OpError) as error:
         raise PredictError(f"--release {release}: cannot load {serving_dir} ({str(error).splitlines()[0]})") from None
     serve = model.signatures["serving_default"]
-    taxonomy = os.path.join(release, "taxonomy.csv")
-    rows = read_rows(taxonomy if os.path.exists(taxonomy) else os.path.join(serving_dir, "assets", "taxonomy.csv"))
-    info = read_serving_info(serving_dir)
+    taxonomy = os.path.join(release, TAXONOMY_FILE)
+    tree = read_taxonomy(taxonomy if os.path.exists(taxonomy) else os.path.join(serving_dir, MODEL_TAXONOMY_FILE))
+    try:
+        info = read_serving_info(serving_dir)
+    except FileNotFoundError as error:
+        raise PredictError(f"--release {release}: {error}") from None
     loaded = LoadedRelease(
-        path=release, serve=serve, located_inputs="latitude" in serve.structured_input_signature[1],
-        geo=info.get("geo", ""), geo_explanation=info.get("explanation", "This release's model has no location prior."),
-        ranks={int(row["taxon_id"]): row["rank"] for row in rows}, tree=scoring.TaxonTree.from_rows(rows),
-        model=model)
+        path=release, serve=serve, geo=info["geo"], geo_explanation=info["explanation"],
+        ranks={row.taxon_id: row.rank for row in tree.rows}, model=model)
     return loaded
 
 
@@ -143,29 +147,17 @@ def _run(release: LoadedRelease, photos: list[bytes], location: Optional[Locatio
     import numpy as np
     import tensorflow as tf
 
-    from inatvision.components.geo_prior import scoring
-
     outputs: dict[str, list] = {}
     for start in range(0, len(photos), BATCH):
         chunk = photos[start:start + BATCH]
-        inputs = {"image_bytes": tf.constant(chunk)}
-        if release.located_inputs:
-            n = len(chunk)
-            inputs.update(
-                latitude=tf.fill([n], location.latitude if location else float("nan")),
-                longitude=tf.fill([n], location.longitude if location else float("nan")),
-                day_of_year=tf.fill([n], tf.constant(location.day_of_year if location else 0, tf.int64)))
-        for key, value in release.serve(**inputs).items():
+        n = len(chunk)
+        served = release.serve(
+            image_bytes=tf.constant(chunk), latitude=tf.fill([n], location.latitude if location else float("nan")),
+            longitude=tf.fill([n], location.longitude if location else float("nan")),
+            day_of_year=tf.fill([n], tf.constant(location.day_of_year if location else 0, tf.int64)))
+        for key, value in served.items():
             outputs.setdefault(key, []).append(value.numpy())
-    merged = {key: np.concatenate(values) for key, values in outputs.items()}
-    if "common_ancestor_taxon_id" not in merged:  # a vision model from before the prior: same library
-        ancestor = scoring.common_ancestor(merged["probabilities"], release.tree)
-        names = dict(zip(release.tree.taxon_ids, release.tree.names))
-        merged["common_ancestor_taxon_id"] = ancestor.taxon_id.numpy()
-        merged["common_ancestor_score"] = ancestor.score.numpy()
-        merged["common_ancestor_name"] = np.array([names.get(int(t), "").encode() for t in merged[
-            "common_ancestor_taxon_id"]])
-    return merged
+    return {key: np.concatenate(values) for key, values in outputs.items()}
 
 
 def _text(value) -> str:
@@ -196,7 +188,7 @@ def predict(release: str | LoadedRelease, photos: Sequence[str], latitude: Optio
     loaded = release if isinstance(release, LoadedRelease) else load_release(release)
     outputs = _run(loaded, images, location)
     served_k = outputs["top_scores"].shape[1]
-    located = location is not None and loaded.located_inputs and loaded.geo == "trained"
+    located = location is not None and loaded.geo == "trained"
     notes = []
     if top is not None and top > served_k:
         notes.append(f"the release serves {served_k} suggestions per photo; showing {served_k}")
@@ -208,12 +200,11 @@ def predict(release: str | LoadedRelease, photos: Sequence[str], latitude: Optio
         suggestions = []
         for j in range(k):
             class_id = int(outputs["top_class_ids"][i, j])
-            vision = outputs.get("vision_probabilities", outputs["probabilities"])
             suggestions.append({
                 "rank": j + 1, "taxon_id": int(outputs["top_taxon_ids"][i, j]),
                 "name": _text(outputs["top_names"][i, j]), "score": float(outputs["top_scores"][i, j]),
-                "vision_score": float(vision[i, class_id]),
-                "nearby": bool(outputs["nearby"][i, j]) if located and "nearby" in outputs else None})
+                "vision_score": float(outputs["vision_probabilities"][i, class_id]),
+                "nearby": bool(outputs["nearby"][i, j]) if located else None})
         ancestor_id = int(outputs["common_ancestor_taxon_id"][i])
         ancestor = None
         if ancestor_id >= 0:
@@ -222,7 +213,7 @@ def predict(release: str | LoadedRelease, photos: Sequence[str], latitude: Optio
                         "score": float(outputs["common_ancestor_score"][i])}
         results.append({"photo": path, "suggestions": suggestions, "common_ancestor": ancestor})
     return {
-        "release": loaded.path, "geo": loaded.geo or "none", "geo_explanation": loaded.geo_explanation,
+        "release": loaded.path, "geo": loaded.geo, "geo_explanation": loaded.geo_explanation,
         "location": None if location is None else {"latitude": location.latitude, "longitude": location.longitude,
                                                    "date": location.date, "day_of_year": location.day_of_year},
         "location_used": located, "notes": notes, "photos": results,

@@ -1,6 +1,6 @@
 """A generated iNaturalist Open Data export: a small, deterministic synthetic world for demos and tests.
 
-The tables follow the Open Data layout (docs: inat-recipe.md, section 1): tab-separated `observations.csv`,
+The tables follow the Open Data layout (docs/recipe.md, section 1): tab-separated `observations.csv`,
 `photos.csv`, `taxa.csv`, `observers.csv`, and photos at `photos/<photo_id>/medium.jpg`.
 
 The world is a taxonomy below Life with the real iNaturalist ids of the iconic taxa (made-up ids above
@@ -30,13 +30,7 @@ import numpy as np
 from PIL import Image
 
 from inatvision.config import CC_LICENSES
-
-LIFE_ID = 48460
-RANK_LEVELS = {
-    "stateofmatter": 100, "kingdom": 70, "phylum": 60, "subphylum": 57, "class": 50, "order": 40,
-    "family": 30, "subfamily": 27, "tribe": 25, "genus": 20, "subgenus": 15, "section": 13, "complex": 11,
-    "species": 10, "hybrid": 10, "subspecies": 5,
-}
+from inatvision.taxonomy import LIFE_TAXON_ID, RANK_LEVELS
 OBSERVATIONS_PER_SPECIES = 40  # default scale-1 total: this many per observed species-level taxon
 CHUNK_ROWS = 20_000
 
@@ -192,7 +186,7 @@ def _build_taxonomy(rng: np.random.Generator, species: int) -> _Taxonomy:
     """Life, the lineages of the iconic classes and below each class its share of the species."""
     pool = 1_000_001 + rng.choice(40 * (species + 10), size=12 * (species + 10), replace=False)
     taxonomy = _Taxonomy(rng, _NameMaker(rng), pool.tolist())
-    taxonomy.add(None, "stateofmatter", "Life", LIFE_ID)
+    taxonomy.add(None, "stateofmatter", "Life", LIFE_TAXON_ID)
     for clade, count in zip(_CLADES, _allocate(species, np.array([clade.weight for clade in _CLADES]))):
         if count:
             _add_clade(taxonomy, clade, int(count))
@@ -202,7 +196,7 @@ def _build_taxonomy(rng: np.random.Generator, species: int) -> _Taxonomy:
 def _add_clade(taxonomy: _Taxonomy, clade: _Clade, species: int) -> None:
     """Orders of 1-3 families, families (sometimes with a subfamily and tribe) of 1-3 genera."""
     rng, names = taxonomy.rng, taxonomy.names
-    parent = LIFE_ID
+    parent = LIFE_TAXON_ID
     for taxon_id, name, rank in clade.lineage:
         if taxon_id not in taxonomy.rows:
             taxonomy.add(parent, rank, name, taxon_id)

@@ -9,8 +9,9 @@ import tensorflow as tf
 from PIL import Image
 
 from inatvision import features
+from inatvision.taxonomy import COLUMNS
 
-TAXONOMY_HEADER = "parent_taxon_id,taxon_id,rank_level,leaf_class_id,iconic_class_id,spatial_class_id,name,rank\n"
+TAXONOMY_HEADER = ",".join(COLUMNS) + "\n"
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40, 200), (40, 200, 200)]
 
 
@@ -50,17 +51,21 @@ def example(label: int, leaf_taxon_id: int, image: bytes, photo_id: int, lat=Non
     return tf.train.Example(features=tf.train.Features(feature=feats))
 
 
-def write_split(directory: str, examples: list[tf.train.Example]) -> str:
+def write_split(directory: str, examples: list[tf.train.Example], shards: int = 1) -> str:
+    """One gzipped file (its path), or `shards` files dealt round-robin (their glob pattern)."""
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "data_tfrecord-00000-of-00001.gz")
-    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-        for ex in examples:
-            writer.write(ex.SerializeToString())
-    return path
+    paths = [os.path.join(directory, f"data_tfrecord-{shard:05d}-of-{shards:05d}.gz") for shard in range(shards)]
+    writers = [tf.io.TFRecordWriter(path, options="GZIP") for path in paths]
+    for index, ex in enumerate(examples):
+        writers[index % shards].write(ex.SerializeToString())
+    for writer in writers:
+        writer.close()
+    return paths[0] if shards == 1 else os.path.join(directory, "data_tfrecord-*")
 
 
-def write_examples_artifact(root: str, leaf_taxon_ids: list[int], per_class: dict[str, int]) -> dict[str, str]:
-    """Split-<name>/ folders of coloured photos, one colour per class; returns split -> file."""
+def write_examples_artifact(root: str, leaf_taxon_ids: list[int], per_class: dict[str, int],
+                            shards: int = 1) -> dict[str, str]:
+    """Split-<name>/ folders of coloured photos, one colour per class; returns split -> file (or pattern)."""
     files = {}
     photo_id = 1
     for split, count in per_class.items():
@@ -70,7 +75,7 @@ def write_examples_artifact(root: str, leaf_taxon_ids: list[int], per_class: dic
                 rows.append(example(label, taxon, jpeg(COLOURS[label % len(COLOURS)], photo_id), photo_id,
                                     lat=10.0 * label, lng=-20.0 * label))
                 photo_id += 1
-        files[split] = write_split(os.path.join(root, f"Split-{split}"), rows)
+        files[split] = write_split(os.path.join(root, f"Split-{split}"), rows, shards)
     return files
 
 

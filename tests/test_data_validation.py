@@ -14,14 +14,16 @@ from tfx.components.statistics_gen import executor as statistics_executor
 from tfx.types import artifact_utils, standard_artifacts
 
 from inatvision import features
-from inatvision.artifacts import Taxonomy, ValidationReport
+from inatvision.artifacts import Taxonomy, ValidationReport, set_num_classes
 from inatvision.components.data_validation.baseline import copy_statistics_into_release, fill_baseline_statistics, load_baseline
 from inatvision.components.data_validation.curated_schema import CURATED_SCHEMA, CuratedSchema
 from inatvision.components.data_validation.feature_statistics import statistics_options
 from inatvision.components.data_validation.gate import ValidationFailed, ValidationGate
 from inatvision.components.data_validation.report import HTML_NAME, JSON_NAME
-from inatvision.components.data_validation.taxonomy_checks import check_taxonomy, unknown_leaf_problems
+from inatvision.components.data_validation.taxonomy_checks import (check_taxonomy, load_taxonomy_schema,
+                                                               unknown_leaf_problems)
 from inatvision.config import build_config
+from inatvision.taxonomy import COLUMNS, TAXONOMY_FILE
 from tests import examples_factory
 
 TAXA = [101, 102, 103]
@@ -53,9 +55,10 @@ def artifact(kind, uri, splits=None):
 def taxonomy_artifact(root, csv_text=None):
     taxonomy = artifact(Taxonomy, root)
     os.makedirs(root, exist_ok=True)
-    path = os.path.join(root, "taxonomy.csv")
+    path = os.path.join(root, TAXONOMY_FILE)
     if csv_text is None:
         examples_factory.write_taxonomy(path, TAXA)
+        set_num_classes(taxonomy, len(TAXA))  # as ExportExamples sets it
     else:
         with open(path, "w") as f:
             f.write(csv_text)
@@ -252,6 +255,28 @@ def test_release_statistics_travel_from_the_pusher_to_the_next_baseline(run, tmp
     first = artifact(standard_artifacts.ExampleStatistics, tmp_path / "first")
     fill_baseline_statistics(first, None)
     assert load_baseline(first) == (None, "") and load_baseline(None) == (None, "")
+
+
+def test_the_schema_takes_its_classes_from_the_taxonomy_artifact(tmp_path):
+    taxonomy = taxonomy_artifact(tmp_path / "taxonomy")
+    set_num_classes(taxonomy, len(TAXA) + 2)  # the property, not a recount of the file's leaves
+    CuratedSchema.test_call(taxonomy=taxonomy, curated_schema_path=CURATED_SCHEMA,
+                            schema=artifact(standard_artifacts.Schema, tmp_path / "schema"))
+    label = tfdv.get_feature(tfdv.load_schema_text(str(tmp_path / "schema" / "schema.pbtxt")), features.LABEL)
+    assert (label.int_domain.min, label.int_domain.max) == (0, len(TAXA) + 1)
+    with pytest.raises(ValueError, match="no custom property 'num_classes'"):
+        CuratedSchema.test_call(taxonomy=artifact(Taxonomy, tmp_path / "unset"), curated_schema_path=CURATED_SCHEMA,
+                                schema=artifact(standard_artifacts.Schema, tmp_path / "schema-unset"))
+
+
+def test_the_run_schema_allows_the_taxonomy_classes(run):
+    schema = tfdv.load_schema_text(str(run["root"] / "schema" / "schema.pbtxt"))
+    label = tfdv.get_feature(schema, features.LABEL)
+    assert (label.int_domain.min, label.int_domain.max) == (0, len(TAXA) - 1)
+
+
+def test_the_taxonomy_json_schema_lists_the_taxonomy_columns():
+    assert tuple(load_taxonomy_schema()["properties"]) == COLUMNS
 
 
 def test_the_curated_schema_counts_taxa_and_sizes_images():

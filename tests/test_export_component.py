@@ -27,13 +27,13 @@ from tests.hostile_export import ORPHAN_UUID, UNUSABLE, spoil
 DEMO_OVERRIDES = ["export.max_rejected_fraction=0.5"]
 
 
-def run_executor(export_dir: str, out: str, overrides=DEMO_OVERRIDES):
+def run_executor(export_dir: str, out: str, overrides=DEMO_OVERRIDES, beam_args=("--runner=DirectRunner",)):
     config = build_config("demo", overrides)
     examples, taxonomy, report = standard_artifacts.Examples(), Taxonomy(), ExportReport()
     for name, artifact in (("examples", examples), ("taxonomy", taxonomy), ("report", report)):
         artifact.uri = os.path.join(out, name)
         os.makedirs(artifact.uri, exist_ok=True)
-    executor = ExportExamplesExecutor(BaseBeamExecutor.Context(beam_pipeline_args=["--runner=DirectRunner"]))
+    executor = ExportExamplesExecutor(BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args)))
     executor.Do({}, {"examples": [examples], "taxonomy": [taxonomy], "report": [report]},
                 {"export_dir": export_dir, "config_json": config.to_json(), "config_overrides": ""})
     return examples, taxonomy, json.load(open(os.path.join(report.uri, "export_report.json")))

@@ -4,10 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from inatvision.components.release_gate.decision import (
-    COMMON_VISION_CHECKS, GateInputs, GateResult, ThresholdResult, common_vision_checks, common_vision_skip_reason,
-    evaluate_gate, paired_bootstrap_ci, topk_accuracy,
-)
+from inatvision.components.release_gate.checks import COMMON_VISION_CHECKS, common_vision_checks
+from inatvision.components.release_gate.decision import evaluate_gate
+from inatvision.components.release_gate.inputs import GateInputs
+from inatvision.components.release_gate.report_data import GateResult, ThresholdResult
+from inatvision.components.release_gate.statistics import paired_bootstrap_ci, topk_accuracy
 from inatvision.components.release_gate.report import load_gate_result_json, write_gate_report
 from inatvision.config import GateConfig
 
@@ -30,19 +31,22 @@ def make_inputs(candidate_rank, baseline_rank=None, *, taxa=None, iconic="Aves",
                 rank="species", confusions=(), candidate_taxa=None, baseline_taxa=None, vision_rank=None,
                 baseline_vision_rank=None, located=True):
     """GateInputs with one leaf per example unless `taxa` is given; scalars are broadcast. `vision_rank` and
-    `baseline_vision_rank`: the releases' vision-only ranks (`located` comes with `vision_rank`)."""
+    `baseline_vision_rank`: the releases' vision-only ranks, by default their served ranks (vision-only
+    releases); `located`: the examples have coordinates."""
     n = len(candidate_rank)
     taxa = np.arange(1, n + 1) if taxa is None else np.asarray(taxa)
     names = {int(t): f"species {t}" for t in np.unique(taxa)}
     has_baseline = baseline_rank is not None
+    vision_rank = candidate_rank if vision_rank is None else vision_rank
+    if has_baseline and baseline_vision_rank is None:
+        baseline_vision_rank = baseline_rank
     return GateInputs(
         leaf_taxon_id=taxa, iconic_taxon=np.broadcast_to(iconic, n), leaf_rank=np.broadcast_to(rank, n),
         leaf_train_photos=np.broadcast_to(train_photos, n), candidate_rank=candidate_rank,
         candidate_taxa=candidate_taxa or names, confusions=list(confusions), baseline_rank=baseline_rank,
         shared=np.broadcast_to(shared, n) if has_baseline else None,
         baseline_taxa=(baseline_taxa or names) if has_baseline else None, vision_rank=vision_rank,
-        has_location=None if vision_rank is None else np.broadcast_to(located, n),
-        baseline_vision_rank=baseline_vision_rank)
+        has_location=np.broadcast_to(located, n), baseline_vision_rank=baseline_vision_rank)
 
 
 def check(result, name):
@@ -126,20 +130,13 @@ def test_a_vision_drop_within_noise_or_on_rare_taxa_passes_like_the_served_check
         ("common_vision_top1_regression", 1000, 0.0, True), ("common_vision_top5_regression", 1000, 0.0, True)]
 
 
-def test_the_vision_checks_are_skipped_with_a_reason_when_ranks_are_missing():
+def test_the_vision_checks_run_on_every_comparison_with_a_baseline():
     ranks = np.array([1, 2, 0, 1] * 25)
-    no_baseline_vision = make_inputs(ranks, ranks.copy(), vision_rank=ranks.copy())
-    assert "the baseline" in common_vision_skip_reason(no_baseline_vision)
-    assert "the candidate and the baseline" in common_vision_skip_reason(make_inputs(ranks, ranks.copy()))
-    assert common_vision_skip_reason(make_inputs(ranks)).startswith("First release")
-    result = evaluate_gate(no_baseline_vision, GATE)
-    assert not any(t.name in COMMON_VISION_CHECKS for t in result.thresholds)
-    assert [s.name for s in result.skipped_checks] == list(COMMON_VISION_CHECKS)
-    assert "older Evaluator" in result.skipped_checks[0].reason
-    assert result.blessed and "Not applied: common_vision_top1_regression" in result.summary
     complete = make_inputs(ranks, ranks.copy(), vision_rank=ranks.copy(), baseline_vision_rank=ranks.copy())
-    assert common_vision_skip_reason(complete) is None
     assert all(t.passed and t.value == 0 for t in common_vision_checks(complete, GATE, seed=0))
+    result = evaluate_gate(complete, GATE)
+    assert [t.name for t in result.thresholds if t.name in COMMON_VISION_CHECKS] == list(COMMON_VISION_CHECKS)
+    assert result.skipped_checks == [] and result.blessed
 
 
 def test_the_bootstrap_matches_resampling_examples_and_is_seeded():
@@ -244,9 +241,13 @@ def test_inputs_with_mismatched_lengths_or_half_a_baseline_are_rejected():
         make_inputs(np.array([1, 0]), np.array([1, 0, 1]))
     with pytest.raises(ValueError, match="together"):
         GateInputs(leaf_taxon_id=[1], iconic_taxon=["Aves"], leaf_rank=["species"], leaf_train_photos=[9],
-                   candidate_rank=[1], candidate_taxa={1: "a"}, baseline_rank=[1])
+                   candidate_rank=[1], vision_rank=[1], has_location=[True], candidate_taxa={1: "a"}, baseline_rank=[1])
     with pytest.raises(ValueError, match="only with a baseline"):
         make_inputs(np.array([1, 0]), baseline_vision_rank=np.array([1, 1]))
+    with pytest.raises(ValueError, match="a baseline needs it"):
+        GateInputs(leaf_taxon_id=[1], iconic_taxon=["Aves"], leaf_rank=["species"], leaf_train_photos=[9],
+                   candidate_rank=[1], vision_rank=[1], has_location=[True], candidate_taxa={1: "a"},
+                   baseline_rank=[1], shared=[True], baseline_taxa={1: "a"})
     with pytest.raises(ValueError, match="differ"):
         make_inputs(np.array([1, 0]), np.array([1, 0]), baseline_vision_rank=np.array([1]))
 
@@ -277,5 +278,3 @@ def test_the_report_writes_html_and_json_that_round_trips(tmp_path, with_baselin
     assert json.loads(json_path.read_text())["blessed"] == result.blessed
     assert load_gate_result_json(json_path) == result
     assert GateResult.from_json(json.loads(json.dumps(result.to_json()))) == result
-    older = {key: value for key, value in result.to_json().items() if key != "skipped_checks"}
-    assert GateResult.from_json(older).skipped_checks == []  # reports written before the field

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from inatvision import features
 from inatvision.components.geo_prior import encoding, export, model as geo_model, run, scoring
-from inatvision.taxonomy import read_rows
+from inatvision.taxonomy import read_taxonomy
 from inatvision.config import ConfigError, build_config
 from tests import examples_factory
 
@@ -32,7 +32,7 @@ PLACES = [(45.0, 10.0), (-30.0, 140.0), (10.0, -70.0)]  # (latitude, longitude) 
 def tree(tmp_path_factory):
     path = tmp_path_factory.mktemp("tree") / "taxonomy.csv"
     path.write_text(examples_factory.TAXONOMY_HEADER + "\n".join(TREE_ROWS) + "\n")
-    return scoring.TaxonTree.from_rows(read_rows(str(path)))
+    return read_taxonomy(str(path))
 
 
 def test_combine_renormalizes_with_the_floor_and_keeps_rows_without_location():
@@ -170,7 +170,7 @@ def test_each_taxon_scores_highest_at_its_own_place(trained):
 
 def test_thresholds_summary_and_assets(trained):
     thresholds = export.read_thresholds(os.path.join(trained.serving_model_dir, export.THRESHOLDS_FILE))
-    rows = read_rows(os.path.join(trained.serving_model_dir, export.THRESHOLDS_FILE))
+    rows = export.read_threshold_rows(os.path.join(trained.serving_model_dir, export.THRESHOLDS_FILE))
     assert [(int(r["taxon_id"]), int(r["presences"])) for r in rows] == [(101, 20), (102, 20), (103, 20), (104, 0)]
     assert thresholds[3] == 0 and (thresholds[:3] > 0).all()
     scores = _served(trained, [lat for lat, _ in PLACES], [lng for _, lng in PLACES])

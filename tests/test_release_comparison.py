@@ -26,7 +26,7 @@ from inatvision.components.evaluator.component import TaxonEvaluatorExecutor
 from inatvision.components.evaluator.eval_config import build_eval_config
 from inatvision.components.previous_release.component import PreviousRelease
 from inatvision.components.pusher import release_layout
-from inatvision.components.release_gate import component as gate_component
+from inatvision.components.release_gate import component as gate_component, inputs as release_inputs
 from inatvision.components.release_gate.component import ReleaseGate
 from inatvision.components.serving import compose
 from inatvision.components.trainer import export as vision_export
@@ -163,7 +163,7 @@ def compare(world, name: str) -> dict:
                           config_json=CONFIG.sections_json("gate", "export"), config_overrides="",
                           blessing=blessing, report=report)
     outcomes = gate_component.taxon_outcomes(evaluation.uri)
-    inputs = gate_component.gate_inputs(outcomes, {t: f"Species {t}" for t in CANDIDATE_TAXA},
+    inputs = release_inputs.gate_inputs(outcomes, {t: f"Species {t}" for t in CANDIDATE_TAXA},
                                         {t: f"Species {t}" for t in BASELINE_TAXA}, "1")
     return {"gate": json.load(open(os.path.join(report.uri, "gate_report.json"))), "blessing": blessing,
             "evaluator_blessing": evaluator_blessing, "inputs": inputs}

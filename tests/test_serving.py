@@ -3,11 +3,13 @@
 Hand-made tiny models (a colour classifier exported by the vision Trainer's export, a random geo network
 exported by the geo export) composed once per module; no pipeline runs.
 """
+import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -18,11 +20,15 @@ from click.testing import CliRunner
 from inatvision.components.evaluator import taxon_metrics
 from inatvision.components.geo_prior import export as geo_export, model as geo_model, scoring
 from inatvision.components.pusher import release_layout
-from inatvision.components.release_gate import component as gate_component
-from inatvision.components.release_gate.decision import GateInputs, GateResult, evaluate_gate, geo_prior_check, geo_prior_comparison
+from inatvision import features, taxon_outcomes
+from inatvision.components.release_gate import component as gate_component, geo_map, inputs as release_inputs
+from inatvision.components.release_gate.checks import geo_prior_check
+from inatvision.components.release_gate.decision import evaluate_gate
+from inatvision.components.release_gate.inputs import GateInputs
+from inatvision.components.release_gate.tables import geo_prior_comparison
 from inatvision.components.release_gate.report import load_gate_result_json, write_gate_report
 from inatvision.components.serving import compose, info as serving_info
-from inatvision.taxonomy import read_rows
+from inatvision.taxonomy import read_taxonomy
 from inatvision.components.trainer import export as vision_export
 from inatvision.config import GateConfig, GeoConfig
 from inatvision.pipeline.predict import predict_command
@@ -61,12 +67,20 @@ def models(tmp_path_factory):
     geo_export.export_geo_prior(network, geo_dir, taxonomy, LEAVES, THRESHOLDS, PRESENCES, use_date=False)
     geo_export.write_no_locations_marker(no_geo_dir, "No training example has coordinates; no geo prior was trained.")
     composed, vision_only = os.path.join(tmp, "composed"), os.path.join(tmp, "vision-only")
-    info = compose.compose_serving(vision_dir, geo_dir, taxonomy, composed, 0.005, map_dir=os.path.join(tmp, "map"))
-    vision_only_info = compose.compose_serving(vision_dir, no_geo_dir, taxonomy, vision_only, 0.005,
-                                               map_dir=os.path.join(tmp, "map-none"))
+    info = compose.compose_serving(vision_dir, geo_dir, taxonomy, composed, 0.005)
+    vision_only_info = compose.compose_serving(vision_dir, no_geo_dir, taxonomy, vision_only, 0.005)
     return {"tmp": tmp, "taxonomy": taxonomy, "vision": vision_dir, "geo": geo_dir, "composed": composed,
             "vision_only": vision_only, "info": info, "vision_only_info": vision_only_info,
-            "tree": scoring.TaxonTree.from_rows(read_rows(taxonomy))}
+            "tree": read_taxonomy(taxonomy)}
+
+
+def artifact(kind, uri, source=None):
+    """A TFX artifact at `uri`; `source`: a SavedModel copied in as its `Format-Serving`."""
+    made = kind()
+    made.uri = str(uri)
+    if source:
+        shutil.copytree(source, os.path.join(made.uri, "Format-Serving"))
+    return made
 
 
 def photos(n: int) -> list[bytes]:
@@ -148,22 +162,50 @@ def test_the_examples_signature_reads_the_location_from_the_example(models):
                                atol=1e-6)
 
 
+def test_both_signatures_apply_the_one_location_rule(models):
+    """`has_location` is inatvision/location.py's rule: coordinates in range, and in `serving_examples` the
+    accuracy too (at most geo.max_positional_accuracy_m, absent counts as usable); unlocated rows are vision alone."""
+    from inatvision import location
+    from tests.test_location import LIMIT, located_examples
+
+    assert models["info"]["max_positional_accuracy_m"] == LIMIT
+    by_photo = serve(models["composed"], photos(len(LATITUDES)), LATITUDES, LONGITUDES)
+    np.testing.assert_array_equal(by_photo["has_location"], location.has_location(LATITUDES, LONGITUDES))
+    rows, expected = located_examples()
+    image = photos(1)[0]
+    for row in rows:
+        row.features.feature["image/encoded"].bytes_list.value[:] = [image]
+    served = tf.saved_model.load(models["composed"]).signatures["serving_examples"](
+        examples=tf.constant([row.SerializeToString() for row in rows]))
+    np.testing.assert_array_equal(served["has_location"].numpy(), expected)
+    vision = vision_alone(models, [image])["probabilities"][0]
+    np.testing.assert_allclose(served["probabilities"].numpy()[~expected], np.tile(vision, ((~expected).sum(), 1)),
+                               atol=1e-6)
+
+
 def test_the_serving_folder_has_its_assets_and_says_whether_it_has_a_prior(models):
     for name in ("assets/taxonomy.csv", "assets/thresholds.csv", serving_info.INFO_FILE):
         assert os.path.exists(os.path.join(models["composed"], name)), name
     info = serving_info.read_serving_info(models["composed"])
     assert info == models["info"] and info["geo"] == "trained" and info["top_k"] == 3
-    assert models["info"]["map"]["taxon_id"] == 102  # the most presences
-    png = open(os.path.join(models["tmp"], "map", compose.GEO_MAP_FILE), "rb").read()
+    assert "map" not in info  # the release gate draws the report's map
+
+
+def test_the_gate_draws_the_map_of_the_most_observed_taxon_from_the_composed_model(models):
+    names = {t: f"Species {t}" for t in LEAVES}
+    png, taxon = geo_map.draw_geo_map(models["composed"], names)
+    assert taxon.taxon_id == 102  # the most presences
     assert png.startswith(b"\x89PNG") and len(png) > 5000
-    assert "Species 102" in json.load(open(os.path.join(models["tmp"], "map", compose.GEO_MAP_INFO_FILE)))["caption"]
+    assert "Species 102" in taxon.caption()
+    geo = tf.saved_model.load(models["geo"])
+    assert png == geo_map.taxon_map_png(geo.serve, taxon)  # the prior the served model calls
+    assert geo_map.draw_geo_map(models["vision_only"], names) is None
 
 
 def test_a_geo_export_without_locations_gives_a_vision_only_model_that_says_so(models):
     info = models["vision_only_info"]
     assert info["geo"] == "none" and "no geo prior" in info["explanation"] and "vision-only" in info["explanation"]
     assert not os.path.exists(os.path.join(models["vision_only"], compose.THRESHOLDS_ASSET))
-    assert not os.path.exists(os.path.join(models["tmp"], "map-none"))
     images = photos(3)
     served = serve(models["vision_only"], images, [45.0, -30.0, 10.0], [10.0, 140.0, -70.0])
     np.testing.assert_allclose(served["probabilities"], vision_alone(models, images)["probabilities"], atol=1e-6)
@@ -203,48 +245,67 @@ def test_the_prior_check_blocks_any_top1_loss_on_examples_with_coordinates():
     comparison = geo_prior_comparison(gate_inputs(better, vision, located), "trained", "combined")
     assert (comparison.n, comparison.n_located, comparison.gained, comparison.lost) == (12, 8, 3, 0)
     assert comparison.vision_top1 == pytest.approx(0.5) and comparison.prior_top1 == pytest.approx(7 / 8)
-    plain = gate_inputs(better, vision, located)
-    plain.vision_rank = plain.has_location = None
-    assert geo_prior_check(plain, GateConfig()) is None
 
 
 def test_outcome_rows_carry_the_vision_rank_and_location_into_the_gate():
     assert taxon_metrics.located(45.0, 10.0) and not taxon_metrics.located(None, 10.0)
     assert not taxon_metrics.located(float("nan"), 1.0) and not taxon_metrics.located(91.0, 0.0)
-    rows = [list(taxon_metrics.outcome_key(101, "Plantae", "species", 60, 1, None, False, 2, True)) + [3],
-            list(taxon_metrics.outcome_key(102, "Plantae", "species", 60, 0, None, False, None, False)) + [2]]
-    inputs = gate_component.gate_inputs({"outcomes": rows, "confusions": []}, {101: "a", 102: "b"}, None, None)
+    served = {"top_taxon_ids": np.array([[101, 102]]), "vision_top_taxon_ids": np.array([[102, 101]])}
+    missed = {"top_taxon_ids": np.array([[101, 103]]), "vision_top_taxon_ids": np.array([[101, 103]])}
+    value = count_outcomes([outcome_element(101, served, lat=45.0, lng=10.0)] * 3 + [outcome_element(102, missed)] * 2)
+    key = taxon_outcomes.OutcomeKey
+    assert taxon_outcomes.decode(value) == ([
+        (key(101, "Plantae", "species", 60, candidate_rank=1, baseline_rank=-1, shared=False, vision_rank=2,
+             has_location=True, baseline_vision_rank=-1), 3),
+        (key(102, "Plantae", "species", 60, candidate_rank=0, baseline_rank=-1, shared=False, vision_rank=0,
+             has_location=False, baseline_vision_rank=-1), 2)], [(102, 101, 2)])
+    inputs = release_inputs.gate_inputs(value, {101: "a", 102: "b"}, None, None)
     assert inputs.vision_rank.tolist() == [2, 2, 2, 0, 0] and inputs.has_location.tolist() == [True] * 3 + [False] * 2
-    assert inputs.baseline_vision_rank is None  # a first release
-    old_rows = [row[:7] + [row[-1]] for row in rows]  # evaluations written before the prior
-    assert gate_component.gate_inputs({"outcomes": old_rows, "confusions": []}, {}, None, None).vision_rank is None
+    assert inputs.baseline_vision_rank is None and inputs.confusions == [(102, 101, 2)]  # a first release
+    with pytest.raises(ValueError, match="re-run the Evaluator"):
+        taxon_outcomes.decode({"fields": taxon_outcomes.FIELDS[:7], "outcomes": [], "confusions": []})
 
 
-def test_outcome_rows_carry_the_baseline_vision_rank_and_older_shapes_still_parse():
-    key = taxon_metrics.outcome_key
-    rows = [list(key(101, "Plantae", "species", 60, 1, 1, True, 4, True, 2)) + [3],  # baseline: prior and vision
-            list(key(102, "Plantae", "species", 60, 0, 3, True, 0, False, None)) + [2]]  # baseline: no vision output
-    assert [row[9] for row in rows] == [2, 3]  # no vision output: the baseline's served rank is its vision rank
-    assert key(101, "", "", 0, 1, None, False, 2, True, 5)[5:] == (-1, False, 2, True, -1)  # no baseline
+def test_outcome_rows_carry_the_baseline_vision_rank():
+    candidate = {"top_taxon_ids": np.array([[101, 102, 103]]), "vision_top_taxon_ids": np.array([[102, 103, 104, 101]])}
+    baseline = {"top_taxon_ids": np.array([[101]]), "vision_top_taxon_ids": np.array([[102, 101]])}  # with a prior
+    missed = {"top_taxon_ids": np.array([[101, 103]]), "vision_top_taxon_ids": np.array([[101, 103]])}
+    vision_only = {"top_taxon_ids": np.array([[101, 103, 102]])}  # no vision output: its served rank is its vision rank
+    value = count_outcomes([outcome_element(101, candidate, baseline, lat=45.0, lng=10.0)] * 3
+                           + [outcome_element(102, missed, vision_only)] * 2, baseline_leaf_taxa={101, 102})
     taxa = {101: "a", 102: "b"}
 
-    def parse(outcome_rows, baseline_taxa=taxa):
-        return gate_component.gate_inputs({"outcomes": outcome_rows, "confusions": []}, taxa, baseline_taxa, "1")
+    def parse(baseline_taxa=taxa):
+        return release_inputs.gate_inputs(value, taxa, baseline_taxa, "1")
 
-    inputs = parse(rows)
+    inputs = parse()
     assert inputs.baseline_rank.tolist() == [1, 1, 1, 3, 3] and inputs.baseline_vision_rank.tolist() == [2, 2, 2, 3, 3]
-    assert inputs.vision_rank.tolist() == [4, 4, 4, 0, 0]
-    before = parse([row[:9] + [row[-1]] for row in rows])  # evaluations written before the baseline vision rank
-    assert before.baseline_vision_rank is None and before.vision_rank.tolist() == [4, 4, 4, 0, 0]
-    oldest = parse([row[:7] + [row[-1]] for row in rows])
-    assert oldest.baseline_vision_rank is None and oldest.vision_rank is None
-    assert parse(rows, None).baseline_vision_rank is None  # the baseline columns are ignored on a first release
-    for parsed in (before, oldest):
-        result = evaluate_gate(parsed, GateConfig(common_taxa_min_train_photos=50))
-        assert [s.name for s in result.skipped_checks] == ["common_vision_top1_regression",
-                                                           "common_vision_top5_regression"]
+    assert inputs.vision_rank.tolist() == [4, 4, 4, 0, 0] and inputs.shared.all()
+    assert parse(None).baseline_vision_rank is None  # the baseline columns are ignored on a first release
     result = evaluate_gate(inputs, GateConfig(common_taxa_min_train_photos=50))
     assert {t.name for t in result.thresholds} >= {"common_vision_top1_regression", "common_vision_top5_regression"}
+    assert result.skipped_checks == []
+
+
+def outcome_element(taxon: int, candidate: dict, baseline: dict = None, lat=None, lng=None):
+    """An example as the TaxonOutcomes metric's combiner sees it: its slice features and each model's outputs."""
+    feats = {features.LEAF_TAXON_ID: np.array([taxon]), features.ICONIC_TAXON: np.array([b"Plantae"]),
+             features.LEAF_RANK: np.array([b"species"]), features.LEAF_TRAIN_PHOTOS: np.array([60])}
+    if lat is not None:
+        feats.update({features.LATITUDE: np.array([lat], np.float32), features.LONGITUDE: np.array([lng], np.float32)})
+    predictions = {"candidate": candidate, **({"baseline": baseline} if baseline else {})}
+    return types.SimpleNamespace(features=feats, predictions=predictions)
+
+
+def count_outcomes(elements, baseline_leaf_taxa=None) -> str:
+    """The metric's value over `elements`, counted in two accumulators and merged as Beam does."""
+    baseline_name = None if baseline_leaf_taxa is None else "baseline"
+    combiner = taxon_metrics._OutcomeCombiner("outcomes", "candidate", baseline_name,
+                                              frozenset(baseline_leaf_taxa or ()))
+    accumulators = [combiner.create_accumulator(), combiner.create_accumulator()]
+    for i, element in enumerate(elements):
+        combiner.add_input(accumulators[i % 2], element)
+    return combiner.extract_output(combiner.merge_accumulators(accumulators))["outcomes"]
 
 
 def test_the_report_shows_vision_alone_against_the_prior_with_the_map(tmp_path):
@@ -262,7 +323,6 @@ def test_the_report_shows_vision_alone_against_the_prior_with_the_map(tmp_path):
     data = json.loads(json_path.read_text())
     assert data["geo_prior"]["prior_top1"] == pytest.approx(5 / 6) and data["geo_prior"]["vision_top1"] == pytest.approx(1 / 3)
     assert load_gate_result_json(json_path) == result
-    assert GateResult.from_json({k: v for k, v in data.items() if k != "geo_prior"}).geo_prior is None
     write_gate_report(result, tmp_path)  # a rebuild finds the map beside the JSON
     assert html_path.read_text().count("data:image/png;base64,") == 3
 
@@ -400,7 +460,7 @@ def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_pat
     tfma.run_model_analysis(
         eval_shared_model=tfma.default_eval_shared_model(models["composed"], eval_config=eval_config),
         eval_config=eval_config, data_location=path, output_path=str(tmp_path / "evaluation"), file_format="tfrecords")
-    inputs = gate_component.gate_inputs(gate_component.taxon_outcomes(str(tmp_path / "evaluation")),
+    inputs = release_inputs.gate_inputs(gate_component.taxon_outcomes(str(tmp_path / "evaluation")),
                                         {t: f"Species {t}" for t in LEAVES}, None, None)
 
     served = tf.saved_model.load(models["composed"]).signatures["serving_examples"](
@@ -413,6 +473,34 @@ def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_pat
                      inputs.has_location.tolist()))
     assert got == expected
     assert inputs.has_location.sum() == 9
+
+    # The ReleaseGate on this evaluation: its report shows the map the gate draws of the served prior.
+    from tfx.types import standard_artifacts
+
+    from inatvision.artifacts import GateReport, Taxonomy
+    from inatvision.components.release_gate.component import ReleaseGate
+    from inatvision.config import build_config
+
+    evaluator_blessing = artifact(standard_artifacts.ModelBlessing, tmp_path / "evaluator_blessing")
+    evaluator_blessing.set_int_custom_property("blessed", 1)
+    model = artifact(standard_artifacts.Model, tmp_path / "model", models["composed"])
+    model.set_string_custom_property("geo", "trained")
+    taxonomy = artifact(Taxonomy, tmp_path / "taxonomy")
+    os.makedirs(taxonomy.uri)
+    shutil.copy(models["taxonomy"], taxonomy.uri)
+    ReleaseGate.test_call(
+        evaluation=artifact(standard_artifacts.ModelEvaluation, tmp_path / "evaluation"),
+        evaluator_blessing=evaluator_blessing, model=model,
+        baseline_model=artifact(standard_artifacts.Model, tmp_path / "baseline"), taxonomy=taxonomy,
+        config_json=build_config("demo").sections_json("gate", "export"), config_overrides="",
+        blessing=artifact(standard_artifacts.ModelBlessing, tmp_path / "blessing"),
+        report=artifact(GateReport, tmp_path / "report"))
+    png, taxon = geo_map.draw_geo_map(models["composed"], {t: f"Species {t}" for t in LEAVES})
+    assert (tmp_path / "report" / "geo_map.png").read_bytes() == png
+    assert json.loads((tmp_path / "report" / "gate_report.json").read_text())["geo_prior"]["map_caption"] == (
+        taxon.caption())
+    html = (tmp_path / "report" / "gate_report.html").read_text()
+    assert base64.b64encode(png).decode("ascii") in html and "Geo scores of Species 102" in html
 
 
 def test_tfma_records_the_baseline_vision_rank_from_its_own_vision_output(models, tmp_path):
@@ -432,7 +520,7 @@ def test_tfma_records_the_baseline_vision_rank_from_its_own_vision_output(models
                            for name, model_name in (("vision_only", CANDIDATE), ("composed", BASELINE))],
         eval_config=eval_config, data_location=path, output_path=str(tmp_path / "evaluation"), file_format="tfrecords")
     taxa = {t: f"Species {t}" for t in LEAVES}
-    inputs = gate_component.gate_inputs(gate_component.taxon_outcomes(str(tmp_path / "evaluation")), taxa, taxa, "1")
+    inputs = release_inputs.gate_inputs(gate_component.taxon_outcomes(str(tmp_path / "evaluation")), taxa, taxa, "1")
 
     def served(name):
         outputs = tf.saved_model.load(models[name]).signatures["serving_examples"](
@@ -461,15 +549,7 @@ def test_the_pusher_releases_the_composed_model_and_the_next_run_finds_both(mode
     from inatvision.artifacts import ExportReport, GateReport, Release, Taxonomy
     from inatvision.components.previous_release.component import PreviousRelease
     from inatvision.components.pusher.component import ReleasePusher
-    from inatvision.components.trainer.component import _baseline_vision_model
     from inatvision.config import build_config
-
-    def artifact(kind, uri, source=None):
-        made = kind()
-        made.uri = str(uri)
-        if source:
-            shutil.copytree(source, os.path.join(made.uri, "Format-Serving"))
-        return made
 
     serving = artifact(standard_artifacts.Model, tmp_path / "compose", models["composed"])
     serving.set_string_custom_property("geo", "trained")
@@ -510,5 +590,5 @@ def test_the_pusher_releases_the_composed_model_and_the_next_run_finds_both(mode
     assert release_layout.model_fingerprint(baseline_serving) == baseline.get_string_custom_property(
         "model_fingerprint")  # the Evaluator's "identical to the baseline" test compares serving models
     assert serving_info.read_serving_info(baseline_serving)["geo"] == "trained"
-    assert _baseline_vision_model(baseline.uri) == release_layout.baseline_vision_dir(baseline.uri)
-    assert os.path.exists(os.path.join(_baseline_vision_model(baseline.uri), vision_export.KERAS_FILE))
+    # the Trainer warm-starts from the baseline's vision model, with its Keras file
+    assert os.path.exists(os.path.join(release_layout.baseline_vision_dir(baseline.uri), vision_export.KERAS_FILE))

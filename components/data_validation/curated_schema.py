@@ -6,9 +6,8 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Schema
 
-from inatvision import features
+from inatvision import artifacts, features
 from inatvision.artifacts import Taxonomy
-from inatvision.components.data_validation.taxonomy_checks import read_table
 
 CURATED_SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                               "schemas", "examples.pbtxt")
@@ -23,16 +22,10 @@ def schema_for_taxonomy(curated_path: str, num_classes: int):
     return schema
 
 
-def count_leaf_rows(taxonomy_csv: str) -> int:
-    """Rows with a `leaf_class_id`; whether the ids are sound is the ValidationGate's to say."""
-    _, rows = read_table(taxonomy_csv)
-    return sum(1 for row in rows if row.get("leaf_class_id"))
-
-
 @component
 def CuratedSchema(taxonomy: InputArtifact[Taxonomy], curated_schema_path: Parameter[str],  # noqa: N802
                   schema: OutputArtifact[Schema]) -> None:
-    """Writes `schema.pbtxt`; the number of classes comes from taxonomy.csv, never from the labels seen."""
-    num_classes = count_leaf_rows(os.path.join(taxonomy.uri, "taxonomy.csv"))
-    tfdv.write_schema_text(schema_for_taxonomy(curated_schema_path or CURATED_SCHEMA, num_classes),
-                           os.path.join(schema.uri, "schema.pbtxt"))
+    """Writes `schema.pbtxt`; the number of classes is the taxonomy's (its artifact's `num_classes`, which
+    ExportExamples counted in the taxonomy.csv it wrote), never from the labels seen."""
+    curated = schema_for_taxonomy(curated_schema_path or CURATED_SCHEMA, artifacts.num_classes(taxonomy))
+    tfdv.write_schema_text(curated, os.path.join(schema.uri, "schema.pbtxt"))

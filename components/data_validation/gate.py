@@ -29,12 +29,10 @@ from inatvision.components.data_validation.findings import describe, finding, is
 from inatvision.components.data_validation.report import write_report
 from inatvision.components.data_validation.taxonomy_checks import check_taxonomy, leaf_rows, unknown_leaf_problems
 from inatvision.config import ValidationConfig, resolve_config
+from inatvision.errors import ValidationFailed
+from inatvision.taxonomy import TAXONOMY_FILE
 
 Statistics = statistics_pb2.DatasetFeatureStatisticsList
-
-
-class ValidationFailed(RuntimeError):
-    """Blocking anomalies; the message names each one."""
 
 
 def schema_findings(split: str, anomalies: anomalies_pb2.Anomalies, statistics: Statistics,
@@ -146,7 +144,7 @@ def ValidationGate(anomalies: InputArtifact[ExampleAnomalies],  # noqa: N802
     result = validate({split: _anomalies_of(anomalies, split) for split in splits},
                       {split: load_split(statistics, split) for split in splits},
                       io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri)),
-                      os.path.join(taxonomy.uri, "taxonomy.csv"), config, baseline, baseline_release)
+                      os.path.join(taxonomy.uri, TAXONOMY_FILE), config, baseline, baseline_release)
     write_report(result, report.uri)
     if not result["passed"]:
         raise ValidationFailed(failure_message(result["anomalies"]))

@@ -1,19 +1,20 @@
-"""Checks of `taxonomy.csv` (contract.md): its JSON schema, then the rules between rows.
+"""Checks of `taxonomy.csv` (inatvision.taxonomy): its JSON schema, then the rules between rows.
 
-Every check returns findings (see findings.py) with `split="taxonomy"`; an empty list means sound.
+The file is read as text through its owner (`inatvision.taxonomy.read_table`), since a broken one is to be
+reported, not refused. Every check returns findings (see findings.py) with `split="taxonomy"`; an empty list
+means sound.
 """
 from __future__ import annotations
 
 import collections
-import csv
 import json
 import os
 from typing import Iterable, Mapping, Optional
 
 import jsonschema
-import tensorflow as tf
 
 from inatvision.components.data_validation.findings import TAXONOMY_SPLIT, finding, sample
+from inatvision.taxonomy import read_table
 
 TAXONOMY_SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                "schemas", "taxonomy_schema.json")
@@ -22,13 +23,6 @@ TAXONOMY_SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(o
 def load_taxonomy_schema(path: str = TAXONOMY_SCHEMA) -> dict:
     with open(path) as f:
         return json.load(f)
-
-
-def read_table(path: str) -> tuple[list[str], list[dict[str, str]]]:
-    """The header and the rows as text."""
-    with tf.io.gfile.GFile(path) as f:
-        reader = csv.DictReader(f)
-        return list(reader.fieldnames or []), list(reader)
 
 
 def _typed_cell(text: Optional[str], types: list[str]):
@@ -89,7 +83,7 @@ def taxon_id_problems(rows: list[dict]) -> list[dict]:
                                 f"taxon ids on more than one row: {sample(repeated)}", len(repeated)))
     if ids != sorted(ids):
         problems.append(finding(TAXONOMY_SPLIT, "taxon_id", "TAXONOMY_UNORDERED", "Rows not ordered by taxon_id",
-                                "contract.md orders taxonomy.csv by taxon_id"))
+                                "docs/contract.md orders taxonomy.csv by taxon_id"))
     return problems
 
 
@@ -136,7 +130,7 @@ def class_id_problems(rows: list[dict]) -> list[dict]:
     in_taxon_order = [row["leaf_class_id"] for row in sorted(leaf_rows(rows), key=lambda row: row["taxon_id"])]
     if not problems and in_taxon_order != list(range(len(class_ids))):
         problems.append(finding(TAXONOMY_SPLIT, "leaf_class_id", "TAXONOMY_CLASS_ID_ORDER",
-                                "Class ids not in taxon id order", "contract.md numbers leaves by their taxon_id"))
+                                "Class ids not in taxon id order", "docs/contract.md numbers leaves by their taxon_id"))
     return problems
 
 

@@ -18,8 +18,7 @@ from tfx.utils import path_utils, proto_utils
 
 from inatvision.components.evaluator.taxon_metrics import METRIC_NAME
 from inatvision.components.pusher import release_layout
-from inatvision.taxonomy import leaf_taxa
-from inatvision.components.trainer.export import TAXONOMY_FILE
+from inatvision.taxonomy import MODEL_TAXONOMY_FILE, read_taxonomy
 
 IDENTICAL_MARKER = "IDENTICAL_TO_BASELINE"
 
@@ -54,7 +53,7 @@ class TaxonEvaluatorExecutor(evaluator_executor.Executor):
                     "model_fingerprint"):
                 self._mark_identical(output_dict, baseline[0])
                 return
-            baseline_taxa, _ = leaf_taxa(os.path.join(baseline_dir, TAXONOMY_FILE))
+            baseline_taxa = read_taxonomy(os.path.join(baseline_dir, MODEL_TAXONOMY_FILE)).leaf_taxon_ids
         else:
             input_dict = {key: value for key, value in input_dict.items() if key != specs.BASELINE_MODEL_KEY}
         eval_config = tfma.EvalConfig()

@@ -13,13 +13,11 @@ vision-only rank (its `vision_top_taxon_ids`; its `top_taxon_ids` when it has no
 vision-only), so the gate can also compare the two releases' vision alone: what a user who gives no
 location gets.
 
-Key shapes, oldest first (the gate reads all three): 7 fields (no vision rank), 9 (+ vision rank, has
-location), 10 (+ baseline vision rank).
+The key is `inatvision.taxon_outcomes.OutcomeKey`, one record that the gate reads by field name.
 """
 from __future__ import annotations
 
 import collections
-import json
 from typing import Iterable, Optional
 
 import apache_beam as beam
@@ -28,10 +26,13 @@ from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.utils import model_util
 
 from inatvision import features
+from inatvision.location import has_location
+from inatvision.taxon_outcomes import NO_BASELINE_RANK, OutcomeKey, encode
 
 METRIC_NAME = "taxon_outcomes"
 TOP_TAXON_IDS = "top_taxon_ids"
 VISION_TOP_TAXON_IDS = "vision_top_taxon_ids"
+HAS_LOCATION = "has_location"  # the served model's decision (inatvision/location.py's rule)
 SLICE_FEATURES = [features.LEAF_TAXON_ID, features.ICONIC_TAXON, features.LEAF_RANK, features.LEAF_TRAIN_PHOTOS]
 LOCATION_FEATURES = [features.LATITUDE, features.LONGITUDE]
 
@@ -42,34 +43,15 @@ def rank_of(taxon_id: int, top_taxon_ids: np.ndarray) -> int:
     return int(hits[0]) + 1 if hits.size else 0
 
 
-def outcome_key(leaf_taxon_id: int, iconic: str, leaf_rank: str, train_photos: int,
-                candidate_rank: int, baseline_rank: Optional[int], shared: bool,
-                vision_rank: Optional[int] = None, located: bool = False,
-                baseline_vision_rank: Optional[int] = None) -> tuple:
-    """(taxon, iconic, rank, train photos, candidate rank, baseline rank or -1, shared, vision-only rank,
-    has location, baseline vision-only rank or -1); a vision-only rank is the model's combined rank when the
-    model has no separate vision scores (-1 for the baseline's when there is no baseline)."""
-    if baseline_rank is None:
-        baseline_rank = baseline_vision_rank = -1
-    return (leaf_taxon_id, iconic, leaf_rank, train_photos, candidate_rank, baseline_rank, shared,
-            candidate_rank if vision_rank is None else vision_rank, bool(located),
-            baseline_rank if baseline_vision_rank is None else baseline_vision_rank)
-
-
 def located(latitude, longitude) -> bool:
-    """The example has usable coordinates (both present, finite and in range), as the served model decides."""
-    if latitude is None or longitude is None:
-        return False
-    try:
-        latitude, longitude = float(latitude), float(longitude)
-    except (TypeError, ValueError):
-        return False
-    return bool(abs(latitude) <= 90.0 and abs(longitude) <= 180.0)  # NaN compares false
+    """The coordinates alone by the one rule (inatvision/location.py): how the example counts for a model
+    without a `has_location` output; the served model's own output, which also weighs the accuracy, wins."""
+    return bool(has_location(latitude, longitude))
 
 
 class TaxonOutcomes(metric_types.Metric):
-    """Counts of outcome keys (`outcome_key`: taxon, slices, the releases' ranks, shared, located) plus
-    the candidate's top-1 confusions.
+    """Counts of `OutcomeKey`s (taxon, slices, the releases' ranks, shared, located) plus the candidate's
+    top-1 confusions.
 
     `baseline_leaf_taxa`: the previous release's leaf taxon ids (the shared examples are those
     whose leaf is a leaf in both releases).
@@ -105,7 +87,7 @@ def _first(value, default=None):
 
 def _top_taxon_ids(predictions, model_name: str, key: str = TOP_TAXON_IDS) -> Optional[np.ndarray]:
     """The model's `key` output for the example; None when the model has no such output (only for
-    `vision_top_taxon_ids`: `top_taxon_ids` is required)."""
+    `vision_top_taxon_ids`, which a plain vision model lacks: `top_taxon_ids` is required)."""
     by_model = predictions.get(model_name, predictions) if isinstance(predictions, dict) else predictions
     if key != TOP_TAXON_IDS and (not isinstance(by_model, dict) or key not in by_model):
         return None
@@ -125,26 +107,38 @@ class _OutcomeCombiner(beam.CombineFn):
         feats = element.features
         taxon = int(_first(feats[features.LEAF_TAXON_ID]))
         candidate_top = _top_taxon_ids(element.predictions, self._model_name)
-        candidate_rank = rank_of(taxon, candidate_top)
-        vision_top = _top_taxon_ids(element.predictions, self._model_name, VISION_TOP_TAXON_IDS)
-        vision_rank = None if vision_top is None else rank_of(taxon, vision_top)
-        baseline_rank = baseline_vision_rank = None
+        candidate_rank, vision_rank = self._ranks(taxon, candidate_top, element.predictions, self._model_name)
+        baseline_rank = baseline_vision_rank = NO_BASELINE_RANK
         if self._baseline_name:
-            baseline_rank = rank_of(taxon, _top_taxon_ids(element.predictions, self._baseline_name))
-            baseline_vision_top = _top_taxon_ids(element.predictions, self._baseline_name, VISION_TOP_TAXON_IDS)
-            if baseline_vision_top is not None:
-                baseline_vision_rank = rank_of(taxon, baseline_vision_top)
-        outcomes[outcome_key(taxon, _first(feats.get(features.ICONIC_TAXON), ""),
-                             _first(feats.get(features.LEAF_RANK), ""),
-                             int(_first(feats.get(features.LEAF_TRAIN_PHOTOS), 0)),
-                             candidate_rank, baseline_rank,
-                             bool(self._baseline_name) and taxon in self._baseline_leaf_taxa,
-                             vision_rank, located(_first(feats.get(features.LATITUDE)),
-                                                  _first(feats.get(features.LONGITUDE))),
-                             baseline_vision_rank)] += 1
+            baseline_rank, baseline_vision_rank = self._ranks(
+                taxon, _top_taxon_ids(element.predictions, self._baseline_name), element.predictions,
+                self._baseline_name)
+        outcomes[OutcomeKey(
+            leaf_taxon_id=taxon, iconic_taxon=_first(feats.get(features.ICONIC_TAXON), ""),
+            leaf_rank=_first(feats.get(features.LEAF_RANK), ""),
+            leaf_train_photos=int(_first(feats.get(features.LEAF_TRAIN_PHOTOS), 0)),
+            candidate_rank=candidate_rank, baseline_rank=baseline_rank,
+            shared=bool(self._baseline_name) and taxon in self._baseline_leaf_taxa, vision_rank=vision_rank,
+            has_location=self._located(element.predictions, feats),
+            baseline_vision_rank=baseline_vision_rank)] += 1
         if candidate_rank != 1:
             confusions[(taxon, int(candidate_top.ravel()[0]))] += 1
         return accumulator
+
+    def _located(self, predictions, feats) -> bool:
+        """Whether the candidate used the example's location: its `has_location` output (ComposeServing's)."""
+        decided = _top_taxon_ids(predictions, self._model_name, HAS_LOCATION)
+        if decided is not None:
+            return bool(decided.ravel()[0])
+        return located(_first(feats.get(features.LATITUDE)), _first(feats.get(features.LONGITUDE)))
+
+    @staticmethod
+    def _ranks(taxon: int, top_taxon_ids: np.ndarray, predictions, model_name: str) -> tuple[int, int]:
+        """(served rank, vision-only rank) of the taxon; a model without `vision_top_taxon_ids` is
+        vision-only, so its served rank is its vision-only rank."""
+        rank = rank_of(taxon, top_taxon_ids)
+        vision_top = _top_taxon_ids(predictions, model_name, VISION_TOP_TAXON_IDS)
+        return rank, rank if vision_top is None else rank_of(taxon, vision_top)
 
     def merge_accumulators(self, accumulators):
         outcomes, confusions = collections.Counter(), collections.Counter()
@@ -155,10 +149,8 @@ class _OutcomeCombiner(beam.CombineFn):
 
     def extract_output(self, accumulator):
         outcomes, confusions = accumulator
-        return {self._key: json.dumps({
-            "outcomes": [list(key) + [count] for key, count in sorted(outcomes.items())],
-            "confusions": [[true, predicted, count] for (true, predicted), count in confusions.most_common(200)],
-        })}
+        return {self._key: encode(outcomes, [(true, predicted, count)
+                                             for (true, predicted), count in confusions.most_common(200)])}
 
 
 metric_types.register_metric(TaxonOutcomes)

@@ -22,6 +22,7 @@ from inatvision.components.export_examples.tables import (
     parse_observation, parse_photo, parse_taxon, photo_path, read_header, row_observation_uuid,
 )
 from inatvision.components.export_examples.taxonomy import Taxonomy
+from inatvision.taxonomy import TAXONOMY_FILE, write_taxonomy
 
 MAX_EXAMPLES_PER_REASON = 5
 TALLY_FILE = "tally.jsonl"
@@ -198,7 +199,7 @@ def _feature_float(value: float) -> tf.train.Feature:
 
 
 def make_example(record: PhotoRecord, jpeg: bytes, leaf_model: rules.LeafModel, leaf_train_photos: int) -> bytes:
-    """The serialized tf.Example of one photo (keys in components/features.py)."""
+    """The serialized tf.Example of one photo (keys in inatvision/features.py)."""
     observation, photo = record.observation, record.photo
     taxonomy = leaf_model.taxonomy
     leaf = record.leaf_taxon_id
@@ -255,7 +256,7 @@ class _ToExample(beam.DoFn):
 
 def _write_leaf_files(leaf_model: rules.LeafModel, taxonomy_dir: str) -> None:
     tf.io.gfile.makedirs(taxonomy_dir)
-    rules.write_taxonomy_csv(rules.taxonomy_rows(leaf_model), os.path.join(taxonomy_dir, "taxonomy.csv"))
+    write_taxonomy(rules.taxonomy_rows(leaf_model), os.path.join(taxonomy_dir, TAXONOMY_FILE))
     rules.write_taxa_report_csv(rules.taxa_report_rows(leaf_model), os.path.join(taxonomy_dir, "taxa_report.csv"))
 
 
@@ -340,7 +341,7 @@ def build(pipeline, tables: dict[str, str], photo_root: str, config, examples_ur
              | f"Only{split}" >> beam.Filter(lambda kv, s=split: kv[0] == s)
              | f"Bytes{split}" >> beam.Map(lambda kv: kv[1])
              | f"Write{split}" >> beam.io.WriteToTFRecord(
-                 os.path.join(examples_uri, f"Split-{split}", "data_tfrecord"),
+                 os.path.join(examples_uri, f"Split-{split}", "data_tfrecord"), num_shards=config.num_shards,
                  compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED))  # JPEGs: gzip gains nothing
     split_leaf_counts = (kept
                          | "SplitLeaf" >> beam.Map(lambda r: Event("leaf_photos", f"{r.split}:{r.leaf_taxon_id}")))

@@ -10,11 +10,11 @@ from tfx.dsl.components.base import base_beam_component, base_beam_executor, exe
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from inatvision import features
-from inatvision.artifacts import ExportReport, Taxonomy
-from inatvision.components.export_examples import beam_pipeline, report
+from inatvision import features, progress
+from inatvision.artifacts import ExportReport, Taxonomy, set_num_classes
+from inatvision.components.export_examples import beam_pipeline, report, sufficiency
 from inatvision.components.export_examples.tables import check_tables
-from inatvision.taxonomy import read_rows
+from inatvision.taxonomy import TAXONOMY_FILE, read_taxonomy
 from inatvision.config import resolve_config
 
 
@@ -53,16 +53,25 @@ class ExportExamplesExecutor(base_beam_executor.BaseBeamExecutor):
         examples.split_names = artifact_utils.encode_split_names(list(features.SPLITS))
         examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
         examples.set_string_custom_property("file_format", "tfrecords_gzip")  # TFX: TFRecords, compression by name
-        taxonomy_rows = read_rows(os.path.join(taxonomy.uri, "taxonomy.csv"))
-        leaf_ranks = [row["rank"] for row in taxonomy_rows if row["leaf_class_id"] != ""]
-        taxonomy.set_int_custom_property("num_classes", len(leaf_ranks))
+        tree = read_taxonomy(os.path.join(taxonomy.uri, TAXONOMY_FILE))
+        set_num_classes(taxonomy, tree.num_classes)  # computed once here; later stages read the property
+        leaf_ranks = [row.rank for row in tree.leaves]
         summary = report.build_report(export_dir, config, beam_pipeline.read_tally(tally_dir), leaf_ranks)
+        summary["classes_without_training_photos"] = sufficiency.classes_without_training_photos(summary)
         report.write_report(summary, report_artifact.uri)
         if summary["rejected_photo_fraction"] > config.max_rejected_fraction:
             raise RejectedTooMuch(
                 f"{summary['photos_rejected_total']} of {summary['photos_selected']} selected photos were rejected "
                 f"({summary['rejected_photo_fraction']:.1%} > export.max_rejected_fraction="
                 f"{config.max_rejected_fraction:.1%}): {summary['photos_rejected']}")
+        sufficiency.check(summary)
+        if summary["classes_without_training_photos"]:
+            progress.report("ExportExamples", f"warning: {len(summary['classes_without_training_photos'])} "
+                            f"class(es) have no training photo (taxon ids "
+                            f"{summary['classes_without_training_photos'][:20]})")
+        splits = summary["examples_per_split"]
+        progress.summary("ExportExamples", f"{splits['train']}/{splits['eval']}/{splits['test']} examples "
+                                           f"(train/eval/test), {summary['num_classes']} classes")
 
 
 class ExportExamples(base_beam_component.BaseBeamComponent):

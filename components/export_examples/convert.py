@@ -21,7 +21,7 @@ from typing import Iterator, Optional
 from inatvision.components.export_examples.tables import (
     InputError, check_columns, find_file, make_dirs, open_text, photo_path,
 )
-from inatvision.components.export_examples.taxonomy import LIFE_TAXON_ID, RANK_LEVELS
+from inatvision.taxonomy import LIFE_TAXON_ID, RANK_LEVELS
 
 RANK_COLUMNS = tuple(f"taxon_{rank}_name" for rank in (
     "kingdom", "phylum", "subphylum", "superclass", "class", "subclass", "superorder", "order", "suborder",

@@ -18,6 +18,7 @@ from inatvision.components.export_examples.tables import (
     parse_observation, parse_photo, parse_taxon, read_header, row_observation_uuid,
 )
 from inatvision.components.export_examples.taxonomy import Taxonomy
+from inatvision.taxonomy import TAXONOMY_FILE, write_taxonomy
 
 MAX_EXAMPLE_LINES = 5
 # Flags per observation uuid that photos.csv names: one of its photos has an allowed licence; observations.csv
@@ -53,9 +54,9 @@ def run_preview(export_dir: str, out_dir: str, export_config) -> dict:
     model = rules.build_leaf_model(taxonomy, counts, export_config.min_observations,
                                    export_config.min_research_grade, export_config.max_leaf_rank)
     make_dirs(out_dir)
-    taxonomy_csv = os.path.join(out_dir, "taxonomy.csv")
+    taxonomy_csv = os.path.join(out_dir, TAXONOMY_FILE)
     taxa_report_csv = os.path.join(out_dir, "taxa_report.csv")
-    rules.write_taxonomy_csv(rules.taxonomy_rows(model), taxonomy_csv)
+    write_taxonomy(rules.taxonomy_rows(model), taxonomy_csv)
     rules.write_taxa_report_csv(rules.taxa_report_rows(model), taxa_report_csv)
     return {
         "export": export_dir,

@@ -1,4 +1,4 @@
-"""Inclusion criteria, the leaf model, splits and photo choices, as pure functions (inat-recipe.md §1).
+"""Inclusion criteria, the leaf model, splits and photo choices, as pure functions (docs/recipe.md, section 1).
 
 The Beam stage calls these per row or per group and the preview calls the same ones, so both always agree.
 Reasons an observation or photo is not used are stable snake_case strings (the constants below).
@@ -6,16 +6,15 @@ Reasons an observation or photo is not used are stable snake_case strings (the c
 from __future__ import annotations
 
 import collections
-import csv
 import dataclasses
 import hashlib
 import heapq
-import io
 from typing import Iterable, Mapping, NamedTuple, Optional, Sequence, TypeVar, Union
 
 from inatvision import features
-from inatvision.components.export_examples.tables import OBSERVATIONS, PHOTOS, InputError, Observation, Photo, Rejection, open_text
-from inatvision.components.export_examples.taxonomy import GENUS_LEVEL, LIFE_TAXON_ID, RANK_LEVELS, SPECIES_LEVEL, Taxonomy
+from inatvision.components.export_examples.tables import OBSERVATIONS, PHOTOS, Observation, Photo, Rejection, open_text
+from inatvision.components.export_examples.taxonomy import Taxonomy
+from inatvision.taxonomy import GENUS_LEVEL, LIFE_TAXON_ID, RANK_LEVELS, SPECIES_LEVEL, TaxonRow, csv_text
 
 CASUAL = "casual"
 NO_PHOTO = "no_photo"
@@ -34,8 +33,6 @@ OVER_LEAF_CAP = "over_leaf_cap"
 UNKNOWN_LICENSE_NAME = "UNKNOWN"
 
 SPLIT_BUCKETS = 10_000
-TAXONOMY_COLUMNS = ("parent_taxon_id", "taxon_id", "rank_level", "leaf_class_id", "iconic_class_id",
-                    "spatial_class_id", "name", "rank")
 TAXA_REPORT_COLUMNS = ("taxon_id", "name", "rank", "parent_taxon_id", "observations", "research_grade",
                        "status", "reason")
 
@@ -170,7 +167,7 @@ def qualifies(observations: int, research_grade: int, min_observations: int, min
 
 def build_leaf_model(taxonomy: Taxonomy, counts: Mapping[int, tuple[int, int]], min_observations: int,
                      min_research_grade: int, max_leaf_rank: str) -> LeafModel:
-    """Walks the tree bottom-up (inat-recipe.md §1). `counts` is per observed taxon id (observations,
+    """Walks the tree bottom-up (docs/recipe.md, section 1). `counts` is per observed taxon id (observations,
     research grade), as `count_observation` gives them; taxa not in `taxonomy` are ignored.
 
     A taxon that qualifies and may be a leaf becomes one unless a descendant already is; otherwise its data
@@ -293,8 +290,8 @@ def _where_data_goes(model: LeafModel, parent_id: Optional[int]) -> str:
 # ---------------------------------------------------------------- taxonomy.csv and taxa_report.csv
 
 
-def taxonomy_rows(leaf_model: LeafModel) -> list[dict]:
-    """contract.md `taxonomy.csv`: every leaf and every ancestor of a leaf but Life, in taxon id order."""
+def taxonomy_rows(leaf_model: LeafModel) -> list[TaxonRow]:
+    """`taxonomy.csv` (inatvision.taxonomy): every leaf and every ancestor of a leaf but Life, in taxon id order."""
     taxonomy = leaf_model.taxonomy
     nodes = (set(leaf_model.leaf_class_ids) | set(leaf_model.inner_leaf_counts)) - {LIFE_TAXON_ID}
     rows = []
@@ -302,43 +299,21 @@ def taxonomy_rows(leaf_model: LeafModel) -> list[dict]:
         taxon = taxonomy.taxa[node]
         iconic = taxonomy.iconic_taxon(node)
         leaf_class_id = leaf_model.leaf_class_ids.get(node)
-        rows.append({
-            "parent_taxon_id": None if taxon.parent_id in (None, LIFE_TAXON_ID) else taxon.parent_id,
-            "taxon_id": node,
-            "rank_level": taxon.rank_level,
-            "leaf_class_id": leaf_class_id,
-            "iconic_class_id": None if iconic is None else features.ICONIC_TAXA.index(iconic),
-            "spatial_class_id": leaf_class_id,
-            "name": taxon.name,
-            "rank": taxon.rank,
-        })
+        rows.append(TaxonRow(
+            parent_taxon_id=None if taxon.parent_id in (None, LIFE_TAXON_ID) else taxon.parent_id,
+            taxon_id=node,
+            rank_level=taxon.rank_level,
+            leaf_class_id=leaf_class_id,
+            iconic_class_id=None if iconic is None else features.ICONIC_TAXA.index(iconic),
+            spatial_class_id=leaf_class_id,
+            name=taxon.name,
+            rank=taxon.rank,
+        ))
     return rows
 
 
-def write_taxonomy_csv(rows: Sequence[Mapping], path: str) -> None:
-    _write_csv(path, TAXONOMY_COLUMNS, rows)
-
-
-def read_taxonomy_csv(path: str) -> list[dict]:
-    """The rows of a taxonomy.csv, typed as `taxonomy_rows` makes them (empty cells are None)."""
-    with open_text(path) as f:
-        reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != TAXONOMY_COLUMNS:
-            raise InputError(f"{path}: expected columns {','.join(TAXONOMY_COLUMNS)}, got {reader.fieldnames}")
-        return [{
-            "parent_taxon_id": _optional_int(row["parent_taxon_id"]),
-            "taxon_id": int(row["taxon_id"]),
-            "rank_level": float(row["rank_level"]),
-            "leaf_class_id": _optional_int(row["leaf_class_id"]),
-            "iconic_class_id": _optional_int(row["iconic_class_id"]),
-            "spatial_class_id": _optional_int(row["spatial_class_id"]),
-            "name": row["name"],
-            "rank": row["rank"],
-        } for row in reader]
-
-
 def taxa_report_rows(leaf_model: LeafModel) -> list[dict]:
-    """contract.md `taxa_report.csv`: every taxon that had observations or is in the model, by taxon id."""
+    """docs/contract.md, `taxa_report.csv`: every taxon that had observations or is in the model, by taxon id."""
     taxonomy = leaf_model.taxonomy
     rows = []
     for taxon_id in sorted(leaf_model.outcomes):
@@ -353,30 +328,9 @@ def taxa_report_rows(leaf_model: LeafModel) -> list[dict]:
 
 
 def write_taxa_report_csv(rows: Sequence[Mapping], path: str) -> None:
-    _write_csv(path, TAXA_REPORT_COLUMNS, rows)
-
-
-def _write_csv(path: str, columns: Sequence[str], rows: Sequence[Mapping]) -> None:
-    """Deterministic bytes: `\\n` line endings, empty cells for None, integral floats without `.0`."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row[column]) for column in columns])
+    """In the bytes of taxonomy.csv (`inatvision.taxonomy.csv_text`)."""
     with open_text(path, "w") as f:
-        f.write(buffer.getvalue())
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _optional_int(text: str) -> Optional[int]:
-    return int(text) if text != "" else None
+        f.write(csv_text(TAXA_REPORT_COLUMNS, ([row[column] for column in TAXA_REPORT_COLUMNS] for row in rows)))
 
 
 # ---------------------------------------------------------------- splits and photos

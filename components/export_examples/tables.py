@@ -18,6 +18,9 @@ import math
 import os
 from typing import IO, Iterator, NamedTuple, Optional, Sequence, Union
 
+from inatvision.errors import InputError
+from inatvision.location import MAX_LATITUDE, MAX_LONGITUDE
+
 OBSERVATIONS = "observations.csv"
 PHOTOS = "photos.csv"
 TAXA = "taxa.csv"
@@ -36,10 +39,6 @@ REQUIRED_COLUMNS = {
 }
 QUALITY_GRADES = ("research", "needs_id", "casual")
 PHOTO_EXTENSIONS = ("jpg", "jpeg", "png")
-
-
-class InputError(Exception):
-    """A fatal problem with the export; the message is one line naming the file and column."""
 
 
 class Rejection(NamedTuple):
@@ -217,9 +216,9 @@ def _observation_problem(uuid, latitude, longitude, accuracy, taxon_id, grade) -
         return "missing_taxon"
     if grade not in QUALITY_GRADES:
         return "bad_quality_grade"
-    if latitude is not None and not -90.0 <= latitude <= 90.0:  # NaN too
+    if latitude is not None and not abs(latitude) <= MAX_LATITUDE:  # NaN too
         return "latitude_out_of_range"
-    if longitude is not None and not -180.0 <= longitude <= 180.0:
+    if longitude is not None and not abs(longitude) <= MAX_LONGITUDE:
         return "longitude_out_of_range"
     if accuracy is not None and not math.isfinite(accuracy):
         return "bad_number"

@@ -6,21 +6,7 @@ from typing import Iterable, Mapping, Optional
 
 from inatvision import features
 from inatvision.components.export_examples.tables import TAXA, Rejection, Taxon
-
-LIFE_TAXON_ID = 48460
-SPECIES_LEVEL = 10.0
-GENUS_LEVEL = 20.0
-
-# iNaturalist's rank levels (Taxon::RANK_LEVELS); a taxon's own rank_level always wins.
-RANK_LEVELS = {
-    "stateofmatter": 100, "kingdom": 70, "subkingdom": 67, "phylum": 60, "subphylum": 57,
-    "superclass": 53, "class": 50, "subclass": 47, "infraclass": 45, "subterclass": 44,
-    "superorder": 43, "order": 40, "suborder": 37, "infraorder": 35, "parvorder": 34.5,
-    "zoosection": 34, "zoosubsection": 33.5, "superfamily": 33, "epifamily": 32, "family": 30,
-    "subfamily": 27, "supertribe": 26, "tribe": 25, "subtribe": 24, "genus": 20, "genushybrid": 20,
-    "subgenus": 15, "section": 13, "subsection": 12, "complex": 11, "species": 10, "hybrid": 10,
-    "subspecies": 5, "variety": 5, "form": 5, "infrahybrid": 5,
-}
+from inatvision.taxonomy import SPECIES_LEVEL
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from inatvision.components.geo_prior.encoding import geo_inputs
-from inatvision.components.trainer.export import TAXONOMY_FILE
+from inatvision.taxonomy import MODEL_TAXONOMY_FILE
 
 THRESHOLDS_FILE = "thresholds.csv"
 NO_LOCATIONS_FILE = "NO_LOCATIONS"
@@ -49,7 +49,7 @@ def export_geo_prior(network: keras.Model, export_dir: str, taxonomy_path: str, 
     module = serving_module(network, presences > 0, use_date)
     tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
     tf.io.gfile.makedirs(os.path.join(export_dir, "assets"))
-    tf.io.gfile.copy(taxonomy_path, os.path.join(export_dir, TAXONOMY_FILE), overwrite=True)
+    tf.io.gfile.copy(taxonomy_path, os.path.join(export_dir, MODEL_TAXONOMY_FILE), overwrite=True)
     write_thresholds(os.path.join(export_dir, THRESHOLDS_FILE), taxon_ids, thresholds, presences)
 
 
@@ -61,11 +61,15 @@ def write_thresholds(path: str, taxon_ids: list[int], thresholds: np.ndarray, pr
             writer.writerow([leaf, taxon, f"{thresholds[leaf]:.9g}", int(presences[leaf])])
 
 
+def read_threshold_rows(path: str) -> list[dict[str, str]]:
+    """The rows of thresholds.csv as text, in leaf_class_id order."""
+    with tf.io.gfile.GFile(path) as f:
+        return sorted(csv.DictReader(f), key=lambda row: int(row["leaf_class_id"]))
+
+
 def read_thresholds(path: str) -> np.ndarray:
     """Thresholds [C] float32 in leaf_class_id order, for `scoring.expected_nearby`."""
-    with tf.io.gfile.GFile(path) as f:
-        rows = sorted(csv.DictReader(f), key=lambda row: int(row["leaf_class_id"]))
-    return np.array([float(row["threshold"]) for row in rows], np.float32)
+    return np.array([float(row["threshold"]) for row in read_threshold_rows(path)], np.float32)
 
 
 def write_no_locations_marker(export_dir: str, explanation: str) -> None:

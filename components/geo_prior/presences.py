@@ -1,7 +1,8 @@
 """Training locations from the Examples: only the small numeric features are read, never the photos.
 
 A presence is one observation (not one photo: an observation's photos share its place) of a leaf at a place
-whose positional accuracy is at most the configured limit; an absent accuracy counts as usable.
+that has a location by the one rule (inatvision/location.py, docs/data.md): coordinates finite and in range,
+positional accuracy absent or at most the configured limit.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import tensorflow as tf
 
 from inatvision import features
 from inatvision.components.example_files import read_shard
+from inatvision.location import has_location
 
 READ_BATCH = 4096
 UNKNOWN = float("nan")
@@ -72,16 +74,16 @@ def _with_observation_key(parsed: dict) -> dict:
 
 def select_presences(locations: Locations, max_positional_accuracy_m: float) -> tuple[Locations, dict]:
     """Presences (first photo of each observation with usable coordinates) and counts for the summary."""
-    located = np.isfinite(locations.latitude) & np.isfinite(locations.longitude)
-    accurate = ~(locations.positional_accuracy > max_positional_accuracy_m)  # NaN (absent) is usable
-    usable = located & accurate
+    located = has_location(locations.latitude, locations.longitude)
+    usable = has_location(locations.latitude, locations.longitude, locations.positional_accuracy,
+                          max_positional_accuracy_m)
     _, first = np.unique(locations.observation_key, return_index=True)
     first_photo = np.zeros(len(locations), bool)
     first_photo[first] = True
     counts = {
         "examples": len(locations),
         "without_location": int((~located).sum()),
-        "excluded_by_accuracy": int((located & ~accurate).sum()),
+        "excluded_by_accuracy": int((located & ~usable).sum()),
         "repeated_photos_of_an_observation": int((usable & ~first_photo).sum()),
         "presences": int((usable & first_photo).sum()),
     }

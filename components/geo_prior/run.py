@@ -15,9 +15,10 @@ import tensorflow as tf
 import tf_keras as keras
 
 from inatvision.components.geo_prior import export, presences as presence_data
+from inatvision.components.keras_progress import EpochProgress
 from inatvision.components.geo_prior.encoding import geo_inputs
 from inatvision.components.geo_prior.model import build_presence_model
-from inatvision.taxonomy import leaf_taxa
+from inatvision.taxonomy import read_taxonomy
 from inatvision.config import Config, GeoConfig
 
 SUMMARY_FILE = "geo_summary.json"
@@ -28,11 +29,12 @@ def run_fn(fn_args) -> None:
     custom = fn_args.custom_config
     config = Config.from_json(custom["config"])
     geo = config.geo
-    taxon_ids, _ = leaf_taxa(custom["taxonomy_path"])
+    tree = read_taxonomy(custom["taxonomy_path"])
+    taxon_ids, num_classes = tree.leaf_taxon_ids, tree.num_classes
     train, counts = presence_data.select_presences(
         presence_data.read_locations(fn_args.train_files), geo.max_positional_accuracy_m)
     summary = {"train": counts, "max_positional_accuracy_m": geo.max_positional_accuracy_m,
-               "num_classes": len(taxon_ids)}
+               "num_classes": num_classes}
     if len(train) == 0:
         explanation = (f"No training example has coordinates with positional accuracy <= "
                        f"{geo.max_positional_accuracy_m} m ({counts}); no geo prior was trained.")
@@ -43,17 +45,17 @@ def run_fn(fn_args) -> None:
         return
 
     keras.utils.set_random_seed(config.export.seed)  # initialization, shuffling and background draws
-    model, history = _train(train, len(taxon_ids), geo)
+    model, history = _train(train, num_classes, geo)
     own_scores = _scores(model, train, geo)[np.arange(len(train)), train.label]
     thresholds, presence_counts = presence_data.presence_thresholds(
-        own_scores, train.label, len(taxon_ids), geo.threshold_percentile)
+        own_scores, train.label, num_classes, geo.threshold_percentile)
     evaluation, eval_counts = presence_data.select_presences(
         presence_data.read_locations(fn_args.eval_files), geo.max_positional_accuracy_m)
     export.export_geo_prior(model.network, fn_args.serving_model_dir, custom["taxonomy_path"], taxon_ids,
                             thresholds, presence_counts, geo.use_date)
     summary.update(
         status="trained", eval=eval_counts, epochs=geo.epochs, final_loss=history[-1] if history else None,
-        positive_weight=geo.effective_positive_weight(len(taxon_ids)),
+        positive_weight=geo.effective_positive_weight(num_classes),
         leaves_with_presences=int((presence_counts > 0).sum()),
         leaves_without_presences=[taxon for taxon, n in zip(taxon_ids, presence_counts) if n == 0],
         eval_metrics=presence_data.ranking_metrics(_scores(model, evaluation, geo), evaluation.label))
@@ -74,7 +76,9 @@ def _train(train: presence_data.Locations, num_classes: int, geo: GeoConfig):
     if geo.epochs == 0:
         return model, []
     logging.info("Geo prior: %d presences, %d steps per epoch", len(train), math.ceil(len(train) / geo.batch_size))
-    history = model.fit(dataset, epochs=geo.epochs, verbose=2)
+    history = model.fit(dataset, epochs=geo.epochs, verbose=0,
+                        callbacks=[EpochProgress("GeoTrainer", geo.epochs, every=math.ceil(geo.epochs / 4),
+                                                 metrics=("loss",))])
     return model, [float(loss) for loss in history.history["loss"]]
 
 

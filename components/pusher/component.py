@@ -25,6 +25,7 @@ from inatvision.components.data_validation.baseline import copy_statistics_into_
 from inatvision.components.geo_prior.export import NO_LOCATIONS_FILE, THRESHOLDS_FILE
 from inatvision.components.pusher import release_layout
 from inatvision.config import resolve_config
+from inatvision.taxonomy import TAXONOMY_FILE
 
 
 def code_version() -> str:
@@ -67,7 +68,7 @@ def write_release(release_dir: str, model_dir: str, taxonomy_dir: str, report_di
     if geo_dir:
         release_layout.copy_tree(geo_dir, os.path.join(release_dir, release_layout.GEO_DIR))
         tf.io.gfile.copy(os.path.join(geo_dir, THRESHOLDS_FILE), os.path.join(release_dir, THRESHOLDS_FILE))
-    tf.io.gfile.copy(os.path.join(taxonomy_dir, "taxonomy.csv"), os.path.join(release_dir, "taxonomy.csv"))
+    tf.io.gfile.copy(os.path.join(taxonomy_dir, TAXONOMY_FILE), os.path.join(release_dir, TAXONOMY_FILE))
     for name in ("gate_report.html", "gate_report.json"):
         source = os.path.join(report_dir, name)
         if tf.io.gfile.exists(source):

@@ -1,7 +1,7 @@
 """The gate's report: a self-contained HTML page (figures inlined as PNG) and the same result as JSON.
 
-With a location prior the report also shows a map of one taxon's geo scores (`geo_map.png`, drawn by
-ComposeServing): it is inlined in the HTML and kept beside the JSON, so `inatvision report` can rebuild it.
+With a location prior the report also shows a map of one taxon's geo scores (`geo_map.png`, drawn by the
+gate's `geo_map`): it is inlined in the HTML and kept beside the JSON, so `inatvision report` can rebuild it.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 from matplotlib.figure import Figure  # a bare Figure renders PNG with Agg, without pyplot's global state
 
-from inatvision.components.release_gate.decision import GateResult
+from inatvision.components.release_gate.report_data import GateResult
 
 HTML_NAME = "gate_report.html"
 JSON_NAME = "gate_report.json"

@@ -5,9 +5,12 @@ what is served is what each Trainer exported), then combines them with `componen
 library the CLI and the tests use too:
 
 - `serving_default(image_bytes, latitude, longitude, day_of_year)`: NaN latitude or longitude (or a value out
-  of range) means no location; day 0 means an unknown date.
-- `serving_examples(examples)`: serialized tf.Examples; the photo and `latitude`, `longitude`, `day_of_year`
-  are read from them (absent: no location). TFMA evaluates this signature.
+  of range) means no location; day 0 means an unknown date. There is no accuracy input: it counts as absent.
+- `serving_examples(examples)`: serialized tf.Examples; the photo and `latitude`, `longitude`,
+  `positional_accuracy`, `day_of_year` are read from them (absent: unknown). TFMA evaluates this signature.
+
+Whether an input has a location is the one rule of inatvision/location.py (docs/data.md), with the run's
+`geo.max_positional_accuracy_m`; the `has_location` output (bool [b]) says what the model decided.
 
 Both return `probabilities` (combined: `vision x max(geo, min_score)`, renormalized; the vision scores where
 there is no location), `vision_probabilities`, `top_scores`, `top_class_ids`, `top_taxon_ids`, `top_names`
@@ -18,9 +21,10 @@ scores (`common_ancestor_taxon_id` -1, `common_ancestor_name` "" and `common_anc
 Without a geo model (geo disabled, or the geo Trainer wrote the NO_LOCATIONS marker because no training
 example had usable coordinates) the model is vision-only: same signatures, the vision scores, `nearby` False.
 The artifact's custom property `geo` says which (`trained`, `none`, `disabled`), and so does
-`assets/serving_info.json` inside the model.
+`assets/serving_info.json` inside the model. With a prior the model keeps the geo SavedModel as its `geo`
+attribute and the prior's thresholds as `assets/thresholds.csv`; the release gate draws its report's map
+from them.
 """
-import json
 import logging
 import os
 from typing import Optional
@@ -34,16 +38,14 @@ from tfx.utils import path_utils
 from inatvision import features
 from inatvision.artifacts import Taxonomy
 from inatvision.components.geo_prior import export as geo_export, scoring
-from inatvision.components.serving import geo_map
 from inatvision.components.serving.info import GEO_DISABLED, GEO_NONE, GEO_TRAINED, write_serving_info
-from inatvision.taxonomy import leaf_taxa, read_rows
-from inatvision.components.trainer.export import TAXONOMY_FILE
-from inatvision.config import resolve_config
+from inatvision.taxonomy import MODEL_TAXONOMY_FILE, TAXONOMY_FILE, TaxonTree, read_taxonomy
+from inatvision.config import GeoConfig, resolve_config
+from inatvision.location import has_location_tf
 
 THRESHOLDS_ASSET = "assets/thresholds.csv"
-GEO_MAP_FILE = "geo_map.png"  # beside Format-Serving in the artifact, not inside the model
-GEO_MAP_INFO_FILE = "geo_map.json"
 DEFAULT_TOP_K = 10
+MAX_POSITIONAL_ACCURACY_M = GeoConfig.model_fields["max_positional_accuracy_m"].default
 
 PHOTO_SIGNATURE = [tf.TensorSpec([None], tf.string, name="image_bytes"),
                    tf.TensorSpec([None], tf.float32, name="latitude"),
@@ -53,25 +55,22 @@ EXAMPLES_SIGNATURE = [tf.TensorSpec([None], tf.string, name="examples")]
 LOCATION_FEATURES = {
     features.LATITUDE: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
     features.LONGITUDE: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
+    features.POSITIONAL_ACCURACY: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
     features.DAY_OF_YEAR: tf.io.FixedLenFeature([], tf.int64, default_value=0),
 }
 OUTPUT_KEYS = ("probabilities", "vision_probabilities", "top_scores", "top_class_ids", "top_taxon_ids", "top_names",
                "vision_top_taxon_ids", "nearby", "common_ancestor_taxon_id", "common_ancestor_name",
-               "common_ancestor_score")
-
-
-def has_location(latitude, longitude) -> tf.Tensor:
-    """bool [b]: both coordinates known and in range (NaN and infinities compare false)."""
-    latitude, longitude = tf.cast(latitude, tf.float32), tf.cast(longitude, tf.float32)
-    return (tf.abs(latitude) <= 90.0) & (tf.abs(longitude) <= 180.0)
+               "common_ancestor_score", "has_location")
 
 
 class ComposedServing(tf.Module):
     """Calls the loaded vision (and geo) SavedModels and combines their scores with `scoring`."""
 
-    def __init__(self, vision, geo, thresholds, tree: scoring.TaxonTree, leaf_taxon_ids: list[int],
-                 leaf_names: list[str], top_k: int, min_score: float):
+    def __init__(self, vision, geo, thresholds, tree: TaxonTree, leaf_taxon_ids: list[int],
+                 leaf_names: list[str], top_k: int, min_score: float,
+                 max_positional_accuracy_m: float = MAX_POSITIONAL_ACCURACY_M):
         super().__init__()
+        self.max_positional_accuracy_m = float(max_positional_accuracy_m)
         self.vision = vision
         self.geo = geo
         self.tree = tree
@@ -86,9 +85,9 @@ class ComposedServing(tf.Module):
         if geo is not None:
             self.thresholds = tf.Variable(tf.constant(thresholds, tf.float32), trainable=False, name="thresholds")
 
-    def _outputs(self, vision_outputs, latitude, longitude, day_of_year):
+    def _outputs(self, vision_outputs, latitude, longitude, day_of_year, positional_accuracy=None):
         vision_probabilities = tf.cast(vision_outputs["probabilities"], tf.float32)
-        located = has_location(latitude, longitude)
+        located = has_location_tf(latitude, longitude, positional_accuracy, self.max_positional_accuracy_m)
         if self.geo is None:
             combined = vision_probabilities
             nearby_all = tf.zeros_like(vision_probabilities, tf.bool)
@@ -115,6 +114,7 @@ class ComposedServing(tf.Module):
             "common_ancestor_taxon_id": ancestor.taxon_id,
             "common_ancestor_name": tf.where(found, tf.gather(self.node_names, node), ""),
             "common_ancestor_score": ancestor.score,
+            "has_location": located,
         }
 
     @tf.function(input_signature=PHOTO_SIGNATURE)
@@ -125,7 +125,8 @@ class ComposedServing(tf.Module):
     def serve_examples(self, examples):
         parsed = tf.io.parse_example(examples, LOCATION_FEATURES)
         return self._outputs(self.vision.serve_examples(examples), parsed[features.LATITUDE],
-                             parsed[features.LONGITUDE], parsed[features.DAY_OF_YEAR])
+                             parsed[features.LONGITUDE], parsed[features.DAY_OF_YEAR],
+                             parsed[features.POSITIONAL_ACCURACY])
 
 
 def geo_status(geo_dir: Optional[str]) -> tuple[str, str]:
@@ -148,61 +149,43 @@ def _vision_top_k(vision, num_classes: int) -> int:
 
 
 def compose_serving(vision_dir: str, geo_dir: Optional[str], taxonomy_path: str, export_dir: str,
-                    min_score: float = scoring.MIN_GEO_SCORE, map_dir: Optional[str] = None) -> dict:
+                    min_score: float = scoring.MIN_GEO_SCORE,
+                    max_positional_accuracy_m: float = MAX_POSITIONAL_ACCURACY_M) -> dict:
     """Writes the composed SavedModel to `export_dir`; returns what `assets/serving_info.json` holds.
 
     `geo_dir`: the geo Trainer's serving folder (a model, or the NO_LOCATIONS marker), None when disabled.
-    `map_dir`: where to write `geo_map.png` and `geo_map.json` (one taxon's geo scores), when there is a prior.
     """
     status, explanation = geo_status(geo_dir)
     if status != GEO_TRAINED:
         logging.warning("ComposeServing: %s", explanation)
-    taxon_ids, names = leaf_taxa(taxonomy_path)
-    tree = scoring.TaxonTree.from_rows(read_rows(taxonomy_path))
+    tree = read_taxonomy(taxonomy_path)
+    taxon_ids, names = tree.leaf_taxon_ids, tree.leaf_names
     vision = tf.saved_model.load(vision_dir)
     geo, thresholds = None, None
     if status == GEO_TRAINED:
         thresholds_path = os.path.join(geo_dir, geo_export.THRESHOLDS_FILE)
-        geo_taxa = [int(row["taxon_id"]) for row in sorted(read_rows(thresholds_path),
-                                                           key=lambda row: int(row["leaf_class_id"]))]
+        geo_taxa = [int(row["taxon_id"]) for row in geo_export.read_threshold_rows(thresholds_path)]
         if geo_taxa != taxon_ids:
             raise ValueError(f"{thresholds_path}: the geo model's leaves ({len(geo_taxa)}) are not the vision "
                              f"model's leaves ({len(taxon_ids)}) in leaf_class_id order")
         thresholds = geo_export.read_thresholds(thresholds_path)
         geo = tf.saved_model.load(geo_dir)
     top_k = _vision_top_k(vision, len(taxon_ids))
-    module = ComposedServing(vision, geo, thresholds, tree, taxon_ids, names, top_k, min_score)
+    module = ComposedServing(vision, geo, thresholds, tree, taxon_ids, names, top_k, min_score,
+                             max_positional_accuracy_m)
     tf.saved_model.save(module, export_dir, signatures={
         "serving_default": module.serve_photos,
         "serving_examples": module.serve_examples,
     })
     tf.io.gfile.makedirs(os.path.join(export_dir, "assets"))
-    tf.io.gfile.copy(taxonomy_path, os.path.join(export_dir, TAXONOMY_FILE), overwrite=True)
+    tf.io.gfile.copy(taxonomy_path, os.path.join(export_dir, MODEL_TAXONOMY_FILE), overwrite=True)
     info = {"geo": status, "explanation": explanation, "min_score": float(min_score), "top_k": module.top_k,
-            "num_classes": len(taxon_ids)}
+            "num_classes": tree.num_classes, "max_positional_accuracy_m": module.max_positional_accuracy_m}
     if status == GEO_TRAINED:
         tf.io.gfile.copy(os.path.join(geo_dir, geo_export.THRESHOLDS_FILE), os.path.join(export_dir, THRESHOLDS_ASSET),
                          overwrite=True)
-        if map_dir:
-            info["map"] = _write_geo_map(geo, os.path.join(geo_dir, geo_export.THRESHOLDS_FILE),
-                                         dict(zip(taxon_ids, names)), map_dir)
     write_serving_info(export_dir, info)
     return info
-
-
-def _write_geo_map(geo, thresholds_path: str, names: dict[int, str], map_dir: str) -> Optional[dict]:
-    taxon = geo_map.most_observed_taxon(thresholds_path, names)
-    if taxon is None:
-        return None
-    png = geo_map.taxon_map_png(geo.serve, taxon)
-    tf.io.gfile.makedirs(map_dir)
-    with tf.io.gfile.GFile(os.path.join(map_dir, GEO_MAP_FILE), "wb") as f:
-        f.write(png)
-    description = {"taxon_id": taxon.taxon_id, "name": taxon.name, "presences": taxon.presences,
-                   "threshold": taxon.threshold, "caption": taxon.caption()}
-    with tf.io.gfile.GFile(os.path.join(map_dir, GEO_MAP_INFO_FILE), "w") as f:
-        json.dump(description, f, indent=2)
-    return description
 
 
 @component
@@ -219,7 +202,7 @@ def ComposeServing(vision_model: InputArtifact[Model], taxonomy: InputArtifact[T
     if geo_model is not None and config.geo.enabled:
         geo_dir = path_utils.serving_model_path(geo_model.uri)
     info = compose_serving(path_utils.serving_model_path(vision_model.uri), geo_dir,
-                           os.path.join(taxonomy.uri, "taxonomy.csv"), path_utils.serving_model_path(model.uri),
-                           config.geo.min_score, map_dir=model.uri)
+                           os.path.join(taxonomy.uri, TAXONOMY_FILE), path_utils.serving_model_path(model.uri),
+                           config.geo.min_score, max_positional_accuracy_m=config.geo.max_positional_accuracy_m)
     model.set_string_custom_property("geo", info["geo"])
     model.set_string_custom_property("geo_explanation", info["explanation"])

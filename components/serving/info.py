@@ -17,9 +17,9 @@ def write_serving_info(model_dir: str, info: dict) -> None:
 
 def read_serving_info(model_dir: str) -> dict:
     """`{"geo": trained | none | disabled, "explanation", "min_score", "top_k", "num_classes", ...}` of a
-    composed model; {} for a plain vision model (releases from before the location prior)."""
+    composed model; FileNotFoundError for any other model."""
     path = os.path.join(model_dir, INFO_FILE)
     if not tf.io.gfile.exists(path):
-        return {}
+        raise FileNotFoundError(f"{path}: not found; {model_dir} is not a composed serving model")
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)

@@ -8,19 +8,18 @@ GenericExecutor with the same `run_fn` interface.
 import json
 import os
 
-import tensorflow as tf
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base import base_component, executor_spec
+from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_trainer_executor
 from tfx.proto import trainer_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
-from tfx.utils import path_utils
 
 from inatvision.artifacts import Taxonomy
 from inatvision.components.pusher import release_layout
-from inatvision.components.trainer.export import KERAS_FILE
 from inatvision.config import resolve_config
+from inatvision.taxonomy import TAXONOMY_FILE
 
 TAXONOMY_KEY = "taxonomy"
 CONFIG_OVERRIDES_KEY = "config_overrides"
@@ -43,22 +42,23 @@ class TaxonTrainerExecutor(trainer_executor.GenericExecutor):
         config = resolve_config(custom["config"], exec_properties.get(CONFIG_OVERRIDES_KEY) or "")
         component_root = os.path.dirname(os.path.dirname(artifact_utils.get_single_uri(output_dict[specs.MODEL_KEY])))
         taxonomy_uri = artifact_utils.get_single_uri(input_dict[TAXONOMY_KEY])
-        custom.update(config=config.to_json(), taxonomy_path=os.path.join(taxonomy_uri, "taxonomy.csv"),
+        custom.update(config=config.to_json(), taxonomy_path=os.path.join(taxonomy_uri, TAXONOMY_FILE),
                       state_root=component_root)
         base = input_dict.get(specs.BASE_MODEL_KEY) or []
         if base and base[0].get_int_custom_property("found") == 1:
-            custom["warm_start_model"] = _baseline_vision_model(base[0].uri)
+            custom["warm_start_model"] = release_layout.baseline_vision_dir(base[0].uri)
         input_dict = {key: value for key, value in input_dict.items() if key != specs.BASE_MODEL_KEY}
         exec_properties = {**exec_properties, specs.CUSTOM_CONFIG_KEY: json.dumps(custom)}
         super().Do(input_dict, output_dict, exec_properties)
 
 
-def _baseline_vision_model(baseline_uri: str) -> str:
-    """The baseline release's vision model (with the Keras file); older baseline artifacts held it as serving."""
-    vision = release_layout.baseline_vision_dir(baseline_uri)
-    if tf.io.gfile.exists(os.path.join(vision, KERAS_FILE)):
-        return vision
-    return path_utils.serving_model_path(baseline_uri)
+class TaxonVertexTrainerExecutor(vertex_trainer_executor.GenericExecutor):
+    """Runs TaxonTrainerExecutor as a Vertex AI custom job: `custom_config` carries TFX's Vertex training keys
+    (`ai_platform_training_args` with `worker_pool_specs`: a chief pool and a worker pool, which Vertex joins with
+    TF_CONFIG, so that run_fn trains under MultiWorkerMirroredStrategy)."""
+
+    def _GetExecutorClass(self):
+        return TaxonTrainerExecutor
 
 
 class TaxonTrainer(base_component.BaseComponent):

@@ -12,11 +12,10 @@ import tensorflow as tf
 import tf_keras as keras
 
 from inatvision import features
-from inatvision.taxonomy import leaf_taxa
+from inatvision.taxonomy import MODEL_TAXONOMY_FILE, read_taxonomy
 from inatvision.components.trainer.image_preprocessing import eval_images
 
-KERAS_FILE = "keras/classifier.keras"
-TAXONOMY_FILE = "assets/taxonomy.csv"  # the Keras model beside the SavedModel, for warm starts
+KERAS_FILE = "keras/classifier.keras"  # the Keras model beside the SavedModel, for warm starts
 
 
 class ClassifierServing(tf.Module):
@@ -54,14 +53,14 @@ class ClassifierServing(tf.Module):
 def export_classifier(model: keras.Model, export_dir: str, taxonomy_path: str, image_size: int,
                       top_k: int) -> None:
     """Writes the SavedModel with both signatures, its taxonomy.csv, and the Keras file for warm starts."""
-    taxon_ids, names = leaf_taxa(taxonomy_path)
-    module = ClassifierServing(model, taxon_ids, names, image_size, top_k)
+    tree = read_taxonomy(taxonomy_path)
+    module = ClassifierServing(model, tree.leaf_taxon_ids, tree.leaf_names, image_size, top_k)
     tf.saved_model.save(module, export_dir, signatures={
         "serving_default": module.serve_photos,
         "serving_examples": module.serve_examples,
     })
     tf.io.gfile.makedirs(os.path.join(export_dir, "assets"))
-    tf.io.gfile.copy(taxonomy_path, os.path.join(export_dir, TAXONOMY_FILE), overwrite=True)
+    tf.io.gfile.copy(taxonomy_path, os.path.join(export_dir, MODEL_TAXONOMY_FILE), overwrite=True)
     keras_path = os.path.join(export_dir, KERAS_FILE)
     tf.io.gfile.makedirs(os.path.dirname(keras_path))
     model.save(keras_path)

@@ -52,6 +52,10 @@ def vision_dataset(file_patterns: list[str], num_classes: int, image_size: int, 
 
     options = tf.data.Options()
     options.threading.max_intra_op_parallelism = 1
+    # Under MultiWorkerMirroredStrategy each worker trains on whole Examples files of its own (the file list is
+    # shuffled with the same seed everywhere, so the shards are disjoint); evaluation takes every n-th example.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.FILE if training else tf.data.experimental.AutoShardPolicy.DATA)
     return (records.map(parse, num_parallel_calls=AUTOTUNE, deterministic=not training)
             .batch(batch_size, drop_remainder=training)
             .map(one_hot)

@@ -62,7 +62,8 @@ def build_classifier(num_classes: int, config: TrainerConfig) -> keras.Model:
     size = config.image_size
     images = keras.Input((size, size, 3), dtype=tf.uint8, name="image")
     x = ScaleToUnit(name="scale_to_unit")(images)
-    x = keras.layers.RandomFlip("horizontal", name="random_flip")(x)  # training only, like the jitter
+    if config.random_flip:
+        x = keras.layers.RandomFlip("horizontal", name="random_flip")(x)  # training only, as jitter
     x = RandomColorJitter(config.color_jitter_fraction, name="color_jitter")(x)
     backbone = keras.applications.Xception(
         include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")

@@ -9,8 +9,9 @@ import os
 import tensorflow as tf
 import tf_keras as keras
 
-from inatvision.taxonomy import leaf_taxa
-from inatvision.components.trainer import export, input_pipeline, model as classifier
+from inatvision.taxonomy import MODEL_TAXONOMY_FILE, read_taxonomy
+from inatvision.components.keras_progress import EpochProgress
+from inatvision.components.trainer import distribution, export, input_pipeline, model as classifier
 from inatvision.config import Config
 
 STATE_DIR = "trainer_state"
@@ -23,8 +24,9 @@ def run_fn(fn_args) -> None:
     custom = fn_args.custom_config
     config = Config.from_json(custom["config"])
     trainer_config = config.trainer
-    taxon_ids, _ = leaf_taxa(custom["taxonomy_path"])
-    num_classes = len(taxon_ids)
+    placement = distribution.strategy_for(trainer_config.worker_timeout_s)  # before any other TensorFlow op
+    tree = read_taxonomy(custom["taxonomy_path"])
+    taxon_ids, num_classes = tree.leaf_taxon_ids, tree.num_classes
     key = training_key(fn_args.train_files, config, custom["taxonomy_path"])
     state_dir = os.path.join(custom["state_root"], STATE_DIR, key)
     tensorboard_dir = os.path.join(custom["state_root"], TENSORBOARD_DIR, key)
@@ -32,40 +34,49 @@ def run_fn(fn_args) -> None:
     keras.mixed_precision.set_global_policy(trainer_config.precision)
     try:
         trained, summary = _train(fn_args, config, taxon_ids, state_dir, tensorboard_dir,
-                                  custom.get("warm_start_model"))
+                                  custom.get("warm_start_model"), placement)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    serving = classifier.float32_copy(trained, num_classes, trainer_config)
-    export.export_classifier(serving, fn_args.serving_model_dir, custom["taxonomy_path"],
-                             trainer_config.image_size, trainer_config.top_k)
-    summary.update(num_classes=num_classes, precision=trainer_config.precision, state_dir=state_dir)
+    serving = classifier.float32_copy(trained, num_classes, trainer_config)  # every worker reads the weights
+    # Every worker saves (the chief's export is the model; the others write a temporary copy and delete it).
+    export.export_classifier(serving, distribution.worker_dir(fn_args.serving_model_dir, placement),
+                             custom["taxonomy_path"], trainer_config.image_size, trainer_config.top_k)
+    distribution.remove_worker_dir(fn_args.serving_model_dir, placement)
+    summary.update(num_classes=num_classes, precision=trainer_config.precision, state_dir=state_dir,
+                   weights_sha256=_weights_digest(serving, placement))
+    if not placement.is_chief:
+        return
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=2)
 
 
-def _strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy across visible GPUs; the batch in the config is the global batch."""
-    if len(tf.config.list_physical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+def _weights_digest(model: keras.Model, placement: distribution.Placement) -> str:
+    """A fingerprint of the trained weights, printed by every worker: replicas in sync print the same one."""
+    digest = hashlib.sha256(b"".join(weights.tobytes() for weights in model.get_weights())).hexdigest()
+    print(f"trainer: worker {placement.worker_index} of {placement.num_workers} weights sha256={digest}", flush=True)
+    return digest
 
 
 def _train(fn_args, config: Config, taxon_ids: list[int], state_dir: str, tensorboard_dir: str,
-           warm_start_model: str | None):
+           warm_start_model: str | None, placement: distribution.Placement):
     trainer_config = config.trainer
     num_classes = len(taxon_ids)
     train_examples = input_pipeline.count_records(fn_args.train_files)
     steps_per_epoch = trainer_config.steps_per_epoch or classifier.steps_for(
         train_examples, trainer_config.global_batch_size)
-    with _strategy().scope():
+    distribution.check_global_batch(trainer_config.global_batch_size, placement.strategy)
+    distribution.check_files_cover_workers(tf.io.gfile.glob(fn_args.train_files), placement)
+    keras.utils.set_random_seed(config.export.seed)  # the same initial weights in any process (a container per step)
+    with placement.strategy.scope():
         model = classifier.build_classifier(num_classes, trainer_config)
         warm = _warm_start(model, taxon_ids, warm_start_model) if trainer_config.warm_start else None
         classifier.compile_classifier(model, trainer_config, steps_per_epoch)
     summary = {"train_examples": train_examples, "steps_per_epoch": steps_per_epoch,
                "epochs": trainer_config.epochs, "warm_start": warm,
                "learning_rate": trainer_config.effective_learning_rate(),
-               "global_batch_size": trainer_config.global_batch_size}
+               "global_batch_size": trainer_config.global_batch_size, "strategy": placement.kind,
+               "num_replicas": placement.strategy.num_replicas_in_sync, "num_workers": placement.num_workers}
     if trainer_config.epochs == 0:
         summary.update(epochs_run=0, history={})
         return model, summary
@@ -77,16 +88,19 @@ def _train(fn_args, config: Config, taxon_ids: list[int], state_dir: str, tensor
         fn_args.eval_files, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
         training=False)
     best_weights = os.path.join(state_dir, "best", "weights")
-    epoch_log = EpochLog(os.path.join(state_dir, "epochs.jsonl"))
+    epoch_log = EpochLog(os.path.join(state_dir, "epochs.jsonl"), write=placement.is_chief)
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(state_dir, "backup")),
         keras.callbacks.ModelCheckpoint(best_weights, monitor="val_top1", mode="max",
                                         save_best_only=True, save_weights_only=True),
         keras.callbacks.TensorBoard(tensorboard_dir),
         epoch_log,
+        EpochProgress("Trainer", trainer_config.epochs),
     ]
     history = model.fit(train, epochs=trainer_config.epochs, steps_per_epoch=steps_per_epoch,
-                        validation_data=evaluation, callbacks=callbacks, verbose=2)
+                        validation_data=evaluation, callbacks=callbacks, verbose=0)
+    if placement.num_workers > 1:
+        distribution.barrier(placement.strategy)  # the chief's last checkpoint is written before anyone reads it
     if tf.io.gfile.exists(best_weights + ".index"):
         model.load_weights(best_weights)
     if trainer_config.precise_batchnorm_batches:
@@ -108,7 +122,7 @@ def _warm_start(model, taxon_ids, warm_start_model):
         logging.info("trainer.warm_start is on but there is no previous release: training from scratch")
         return None
     baseline = export.load_keras_classifier(warm_start_model)
-    baseline_ids, _ = leaf_taxa(os.path.join(warm_start_model, export.TAXONOMY_FILE))
+    baseline_ids = read_taxonomy(os.path.join(warm_start_model, MODEL_TAXONOMY_FILE)).leaf_taxon_ids
     return classifier.warm_start_from(model, baseline, taxon_ids, baseline_ids)
 
 
@@ -116,18 +130,20 @@ def training_key(train_files: list[str], config: Config, taxonomy_path: str) -> 
     """Keys the state folder by the Trainer's inputs and configuration: same inputs resume, new ones start fresh."""
     return hashlib.sha256(json.dumps(
         {"train_files": sorted(train_files), "taxonomy": taxonomy_path,
-         "trainer": config.trainer.model_dump(), "seed": config.export.seed}, sort_keys=True
+         "trainer": config.trainer.model_dump(exclude={"worker_timeout_s"}), "seed": config.export.seed}, sort_keys=True
     ).encode()).hexdigest()[:16]
 
 
 class EpochLog(keras.callbacks.Callback):
     """Appends each finished epoch's metrics to a JSON-lines file that survives restarts."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, write: bool = True):
         super().__init__()
-        self.path = path
+        self.path, self.write = path, write  # write: the chief only, under several workers
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.write:
+            return
         tf.io.gfile.makedirs(os.path.dirname(self.path))
         with tf.io.gfile.GFile(self.path, "a") as f:
             f.write(json.dumps({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}}) + "\n")

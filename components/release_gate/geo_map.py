@@ -1,14 +1,22 @@
-"""A world map of one taxon's geo scores, for the gate report ("where does the prior expect this taxon?")."""
+"""A world map of one taxon's geo scores, for the gate report ("where does the prior expect this taxon?").
+
+The gate draws it from the candidate it already reads: the composed serving model keeps the geo prior it
+calls (`geo`) and the prior's `assets/thresholds.csv` (each leaf's threshold and training presences). The
+taxon is the leaf with the most training presences, its best-known range.
+"""
 from __future__ import annotations
 
-import csv
 import io
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure  # a bare Figure renders PNG with Agg, without pyplot's global state
+
+from inatvision.components.geo_prior.export import read_threshold_rows
+from inatvision.components.serving.compose import THRESHOLDS_ASSET
 
 GRID_STEP_DEGREES = 2.0
 
@@ -28,8 +36,7 @@ class MapTaxon:
 
 def most_observed_taxon(thresholds_path: str, names: dict[int, str]) -> Optional[MapTaxon]:
     """The leaf with the most training presences (the best-known range), or None when no leaf has any."""
-    with tf.io.gfile.GFile(thresholds_path) as f:
-        rows = list(csv.DictReader(f))
+    rows = read_threshold_rows(thresholds_path)
     if not rows:
         return None
     best = max(rows, key=lambda row: (int(row["presences"]), -int(row["leaf_class_id"])))
@@ -72,3 +79,16 @@ def taxon_map_png(geo_serve: Callable, taxon: MapTaxon) -> bytes:
     latitudes, longitudes, scores = score_grid(geo_serve, taxon.leaf_class_id)
     return map_png(latitudes, longitudes, scores, f"Geo scores of {taxon.name} ({taxon.presences:,} presences)",
                    taxon.threshold)
+
+
+def draw_geo_map(serving_dir: str, names: dict[int, str]) -> Optional[tuple[bytes, MapTaxon]]:
+    """(PNG, its taxon) of the composed serving model's prior; None for a vision-only model (no thresholds
+    asset) or when no leaf has training presences. `names`: leaf taxon id -> name."""
+    thresholds_path = os.path.join(serving_dir, THRESHOLDS_ASSET)
+    if not tf.io.gfile.exists(thresholds_path):
+        return None
+    taxon = most_observed_taxon(thresholds_path, names)
+    if taxon is None:
+        return None
+    served = tf.saved_model.load(serving_dir)  # held while its geo prior runs: the function needs its variables
+    return taxon_map_png(served.geo.serve, taxon), taxon
