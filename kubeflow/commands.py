@@ -39,9 +39,16 @@ from inatvision.kubeflow import runner
 @click.option("--gpu-node-selector", multiple=True, metavar="LABEL=VALUE",
               help="kfp only: node label the Trainer's pod must match, e.g. "
                    "cloud.google.com/gke-accelerator=nvidia-tesla-v100 (repeatable)")
+@click.option("--trainer-workers", type=int, default=1, show_default=True,
+              help="vertex only: train on this many machines (a Vertex AI custom job; needs export.num_shards >= it)")
+@click.option("--vertex-project", default="", help="vertex, with --trainer-workers: the custom job's project")
+@click.option("--vertex-region", default=runner.KubeflowConfig.vertex_region, show_default=True)
+@click.option("--trainer-machine-type", default=runner.KubeflowConfig.trainer_machine_type, show_default=True,
+              help="vertex, with --trainer-workers: the machine of each worker")
 def compile_kubeflow(target, image, out, profile, overrides, root, pipeline_root, destination, export_dir, photo_root,
                      data_cpu, data_memory_gb, trainer_cpu, trainer_memory_gb, gpus, accelerator, step_cpu,
-                     step_memory_gb, gpu_node_selector):
+                     step_memory_gb, gpu_node_selector, trainer_workers, vertex_project, vertex_region,
+                     trainer_machine_type):
     """Compile the pipeline into a KFP v2 pipeline spec for a cluster."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from inatvision.config import ConfigError
@@ -50,7 +57,9 @@ def compile_kubeflow(target, image, out, profile, overrides, root, pipeline_root
         kubeflow = runner.KubeflowConfig(
             data_cpu=data_cpu, data_memory_gb=data_memory_gb, trainer_cpu=trainer_cpu,
             trainer_memory_gb=trainer_memory_gb, gpus=gpus, accelerator=accelerator, step_cpu=step_cpu,
-            step_memory_gb=step_memory_gb, gpu_node_selector=runner.parse_node_selector(gpu_node_selector))
+            step_memory_gb=step_memory_gb, gpu_node_selector=runner.parse_node_selector(gpu_node_selector),
+            trainer_workers=trainer_workers, vertex_project=vertex_project, vertex_region=vertex_region,
+            trainer_machine_type=trainer_machine_type)
         spec = runner.compile_pipeline(target, image, out, profile, overrides, kubeflow=kubeflow, root=root,
                                        pipeline_root=pipeline_root, destination=destination, export_dir=export_dir,
                                        photo_root=photo_root)

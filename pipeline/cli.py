@@ -114,13 +114,22 @@ def convert_export(csv_path, photos_dir, out):
 @main.command("report")
 @click.argument("run_dir")
 def report(run_dir):
-    """Rebuild a finished run's gate report (HTML) from its JSON."""
+    """Rebuild a finished run's reports (gate and validation HTML) from their JSON."""
+    from inatvision.components.data_validation import report as validation_report
     from inatvision.components.release_gate.report import load_gate_result_json, write_gate_report
+    written = []
+    validation_json = os.path.join(run_dir, validation_report.JSON_NAME)
+    if os.path.exists(validation_json):
+        with open(validation_json) as f:
+            validation_report.write_report(json.load(f), run_dir)
+        written.append(validation_report.HTML_NAME)
     path = os.path.join(run_dir, "gate_report.json")
-    if not os.path.exists(path):
+    if os.path.exists(path):
+        write_gate_report(load_gate_result_json(path), run_dir)  # the map from geo_map.png beside it
+        written.append("gate_report.html")
+    elif not written:
         raise click.ClickException(f"{path}: not found; the run stopped before the release gate")
-    html_path, json_path = write_gate_report(load_gate_result_json(path), run_dir)
-    click.echo(f"wrote {html_path} and {json_path}")
+    click.echo(f"rebuilt {', '.join(written)} in {run_dir}")
 
 
 @main.command("releases")

@@ -78,6 +78,7 @@ def fill_from_metadata(summary: dict, metadata_path: str, run_dir: str, failed: 
         summary["anomalies"] = validation.get("anomalies", [])
         summary["anomaly_warnings"] = validation.get("warnings", [])
         reports["validation_report"] = os.path.join(validation_uri, "validation_report.json")
+        reports["validation_report_html"] = os.path.join(validation_uri, "validation_report.html")
     if "gate_report" in artifacts:
         gate_uri = artifacts["gate_report"].uri
         gate = _read_json(os.path.join(gate_uri, "gate_report.json")) or {}
@@ -91,7 +92,7 @@ def fill_from_metadata(summary: dict, metadata_path: str, run_dir: str, failed: 
                                    "top1": shared.get("shared_baseline_top1"), "top5": shared.get("shared_baseline_top5"),
                                    "candidate_top1_on_shared": shared.get("shared_candidate_top1")}
         summary["blessed"] = bool(gate.get("blessed"))
-        for name in ("gate_report.html", "gate_report.json"):
+        for name in ("gate_report.html", "gate_report.json", "geo_map.png"):  # the HTML shows the map beside it
             reports[name.replace(".", "_")] = os.path.join(gate_uri, name)
     if "release" in artifacts and not failed:
         release = artifacts["release"]

@@ -1,6 +1,7 @@
 """The layout holds: one import root, one-way layers, artifact type names that import (docs/architecture.md)."""
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -130,8 +131,13 @@ def test_every_custom_artifact_type_name_imports_its_class():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"  # a copy: setuptools writes build/ and *.egg-info beside the sources
+    for folder in PACKAGE_DIRS:
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(REPO)], check=True, env=dict(os.environ, PIP_NO_INDEX="1"))
+                    str(source)], check=True, env=dict(os.environ, PIP_NO_INDEX="1"))
     return zipfile.ZipFile(next(out.glob("inatvision-*.whl")))
 
 

@@ -1,10 +1,11 @@
-"""Release gate: paired no-regression decisions, first release, lists and the report files."""
+"""Release gate: non-inferiority on common taxa, evidence, the first release against chance, lists and the report."""
 import json
 
 import numpy as np
 import pytest
 
-from inatvision.components.release_gate.checks import COMMON_VISION_CHECKS, common_vision_checks
+from inatvision.components.release_gate.checks import (CHANCE_CHECKS, CHANCE_OFF_REASON, COMMON_VISION_CHECKS,
+                                                       common_vision_checks)
 from inatvision.components.release_gate.decision import evaluate_gate
 from inatvision.components.release_gate.inputs import GateInputs
 from inatvision.components.release_gate.report_data import GateResult, ThresholdResult
@@ -12,8 +13,9 @@ from inatvision.components.release_gate.statistics import paired_bootstrap_ci, t
 from inatvision.components.release_gate.report import load_gate_result_json, write_gate_report
 from inatvision.config import GateConfig
 
+# The production margins; evidence from 100 shared examples and no test against chance, unless a test is about them.
 GATE = GateConfig(max_top1_drop=0.005, max_top5_drop=0.005, common_taxa_min_train_photos=50,
-                  bootstrap_resamples=2000)
+                  bootstrap_resamples=2000, min_common_examples=100, first_release_vs_chance=False, min_top1=0.0)
 HIT, MISS = 1, 0
 
 
@@ -61,16 +63,24 @@ def test_topk_accuracy_counts_ranks_up_to_k_and_misses_as_zero():
     assert topk_accuracy(np.array([], dtype=int), 1) is None
 
 
-def test_a_drop_within_noise_on_a_few_hundred_examples_is_not_a_regression():
-    candidate, baseline = paired_outcomes(300, both=200, only_baseline=12, only_candidate=6)  # -2 points
+def test_a_drop_that_may_exceed_the_margin_is_not_blessed_even_when_not_proven():
+    """Issue 21: 3 points worse, interval about [-6, 0], margin 0.5 points: the burden is on the candidate."""
+    candidate, baseline = paired_outcomes(300, both=200, only_baseline=12, only_candidate=3)  # -3 points
     result = evaluate_gate(make_inputs(candidate, baseline), GATE)
     top1 = check(result, "common_top1_regression")
-    assert top1.value == pytest.approx(-0.02)
-    assert top1.n == 300
-    assert top1.ci_low < -0.02 < top1.ci_high
-    assert top1.ci_high > -GATE.max_top1_drop
-    assert top1.p_value > 0.05
-    assert top1.passed and result.blessed
+    assert top1.value == pytest.approx(-0.03) and top1.n == 300 and top1.taxa == 300
+    assert top1.ci_low < -0.05 and top1.ci_high > -GATE.max_top1_drop  # not proven worse beyond the margin
+    assert not top1.passed and not result.blessed
+    assert top1.margin == GATE.max_top1_drop and top1.limit == -GATE.max_top1_drop
+    assert "non-inferiority" in top1.test
+
+
+def test_a_drop_within_a_wide_margin_passes():
+    candidate, baseline = paired_outcomes(300, both=200, only_baseline=12, only_candidate=6)  # -2 points
+    wide = GATE.model_copy(update=dict(max_top1_drop=0.08, max_top5_drop=0.08))
+    top1 = check(evaluate_gate(make_inputs(candidate, baseline), wide), "common_top1_regression")
+    assert top1.value == pytest.approx(-0.02) and top1.ci_low < -0.02 < top1.ci_high
+    assert top1.ci_low >= -0.08 and top1.passed
 
 
 def test_a_large_drop_on_a_big_slice_is_a_regression():
@@ -79,7 +89,6 @@ def test_a_large_drop_on_a_big_slice_is_a_regression():
     top1 = check(result, "common_top1_regression")
     assert top1.value == pytest.approx(-0.05)
     assert top1.ci_high < -GATE.max_top1_drop
-    assert top1.p_value < 1e-6
     assert not top1.passed and not result.blessed
     assert "common_top1_regression" in result.summary
 
@@ -89,7 +98,7 @@ def test_identical_candidate_and_baseline_pass_with_an_interval_at_zero():
     result = evaluate_gate(make_inputs(ranks, ranks.copy()), GATE)
     for name in ("common_top1_regression", "common_top5_regression"):
         threshold = check(result, name)
-        assert (threshold.value, threshold.ci_low, threshold.ci_high, threshold.p_value) == (0, 0, 0, 1)
+        assert (threshold.value, threshold.ci_low, threshold.ci_high) == (0, 0, 0) and threshold.passed
     assert result.blessed and not result.first_release
     assert not result.regressed_taxa
 
@@ -97,7 +106,7 @@ def test_identical_candidate_and_baseline_pass_with_an_interval_at_zero():
 def test_good_served_ranks_do_not_hide_a_vision_regression():
     """The generated sample's case: every test example has a location, the prior carries a chance-level
     vision model to within noise of the baseline's served top-1, but a user without a location gets chance."""
-    served, baseline_served = paired_outcomes(600, both=540, only_baseline=20, only_candidate=10)  # -1.7 points
+    served, baseline_served = paired_outcomes(600, both=540, only_baseline=0, only_candidate=0)  # the same
     vision = np.where(np.arange(600) % 50 == 0, 1, 0)  # chance: 2% top-1, nothing else in the top 5
     baseline_vision, _ = paired_outcomes(600, both=480, only_baseline=0, only_candidate=0)  # 80% top-1
     inputs = make_inputs(served, baseline_served, vision_rank=vision, baseline_vision_rank=baseline_vision)
@@ -105,7 +114,7 @@ def test_good_served_ranks_do_not_hide_a_vision_regression():
     assert check(result, "common_top1_regression").passed and check(result, "common_top5_regression").passed
     vision_top1 = check(result, "common_vision_top1_regression")
     assert vision_top1.value == pytest.approx(0.02 - 0.8) and vision_top1.n == 600
-    assert vision_top1.ci_high < -GATE.max_top1_drop and vision_top1.p_value < 1e-6
+    assert vision_top1.ci_high < -GATE.max_top1_drop
     assert vision_top1.limit == -GATE.max_top1_drop and "vision alone" in vision_top1.explanation
     assert not check(result, "common_vision_top5_regression").passed
     assert [t.name for t in result.thresholds if not t.passed] == list(COMMON_VISION_CHECKS)
@@ -113,14 +122,15 @@ def test_good_served_ranks_do_not_hide_a_vision_regression():
     assert result.skipped_checks == []
 
 
-def test_a_vision_drop_within_noise_or_on_rare_taxa_passes_like_the_served_check():
+def test_the_vision_checks_follow_the_served_rule_and_ignore_rare_taxa():
     served = np.ones(300, dtype=int)
     vision, baseline_vision = paired_outcomes(300, both=200, only_baseline=12, only_candidate=6)  # -2 points
-    result = evaluate_gate(make_inputs(served, served.copy(), vision_rank=vision, baseline_vision_rank=baseline_vision),
-                           GATE)
-    vision_top1 = check(result, "common_vision_top1_regression")
+    inputs = make_inputs(served, served.copy(), vision_rank=vision, baseline_vision_rank=baseline_vision)
+    vision_top1 = check(evaluate_gate(inputs, GATE), "common_vision_top1_regression")
     assert vision_top1.value == pytest.approx(-0.02) and vision_top1.ci_low < -0.02 < vision_top1.ci_high
-    assert vision_top1.passed and vision_top1.p_value > 0.05 and result.blessed
+    assert not vision_top1.passed  # within noise, but not shown within half a point
+    wide = GATE.model_copy(update=dict(max_top1_drop=0.08, max_top5_drop=0.08))
+    assert evaluate_gate(inputs, wide).blessed
     lost_on_rare = paired_outcomes(2000, both=1000, only_baseline=600, only_candidate=0)
     photos = np.where(np.arange(2000) < 1000, 500, 10)
     checks = common_vision_checks(make_inputs(np.ones(2000, int), np.ones(2000, int), train_photos=photos,
@@ -150,21 +160,22 @@ def test_the_bootstrap_matches_resampling_examples_and_is_seeded():
     assert fast == paired_bootstrap_ci(candidate, baseline, 0.95, 4000, seed=0)
 
 
-def test_first_release_is_blessed_on_the_absolute_check_and_says_so():
-    result = evaluate_gate(make_inputs(np.array([1, 1, 0, 2])), GateConfig(min_top1=0.5))
+def test_first_release_is_blessed_on_the_absolute_checks_and_says_so():
+    result = evaluate_gate(make_inputs(np.array([1, 1, 0, 2])), GATE.model_copy(update=dict(min_top1=0.5)))
     assert result.blessed and result.first_release
     assert [threshold.name for threshold in result.thresholds] == ["top1_floor"]
     assert "first release" in result.summary
     assert [(skipped.name, skipped.reason) for skipped in result.skipped_checks] == [
         (name, "First release: there is no previous release to compare with.") for name in (
-            "common_top1_regression", "common_top5_regression", *COMMON_VISION_CHECKS)]
+            "common_top1_regression", "common_top5_regression", *COMMON_VISION_CHECKS)] + [
+        (name, CHANCE_OFF_REASON) for name in CHANCE_CHECKS]
     assert result.taxa_added == [] and result.taxa_removed == [] and result.regressed_taxa == []
     assert result.overall[0].shared_baseline_top1 is None
 
 
 def test_an_absolute_floor_failure_blocks_even_without_a_regression():
     ranks = np.array([1] * 70 + [0] * 30)
-    result = evaluate_gate(make_inputs(ranks, ranks.copy()), GateConfig(min_top1=0.9))
+    result = evaluate_gate(make_inputs(ranks, ranks.copy()), GATE.model_copy(update=dict(min_top1=0.9)))
     floor = check(result, "top1_floor")
     assert not floor.passed and floor.value == pytest.approx(0.7) and floor.limit == 0.9
     assert check(result, "common_top1_regression").passed
@@ -184,7 +195,7 @@ def test_a_drop_on_rare_or_unshared_taxa_is_outside_the_common_taxa_checks():
 def test_iconic_limits_apply_only_to_slices_above_the_minimum_size():
     aves_candidate, aves_baseline = paired_outcomes(1000, both=500, only_baseline=100, only_candidate=0)
     reptile_candidate, reptile_baseline = paired_outcomes(150, both=50, only_baseline=50, only_candidate=0)
-    plant_candidate, plant_baseline = paired_outcomes(3000, both=2000, only_baseline=0, only_candidate=150)
+    plant_candidate, plant_baseline = paired_outcomes(3000, both=2000, only_baseline=0, only_candidate=400)
     inputs = make_inputs(
         np.concatenate([aves_candidate, reptile_candidate, plant_candidate]),
         np.concatenate([aves_baseline, reptile_baseline, plant_baseline]),
@@ -204,7 +215,7 @@ def test_extra_checks_from_the_caller_join_the_verdict():
     ranks = np.array([1, 1, 0, 1])
     geo = ThresholdResult("geo_prior_top1", passed=np.bool_(False), value=np.float32(-0.03), limit=0.0,
                           explanation="the geo prior lowers top-1")
-    result = evaluate_gate(make_inputs(ranks), GateConfig(), extra_checks=[geo])
+    result = evaluate_gate(make_inputs(ranks), GATE, extra_checks=[geo])
     assert not result.blessed and result.thresholds[-1] is geo
     json.dumps(result.to_json())
 
@@ -217,7 +228,7 @@ def test_taxa_added_removed_and_confused_pairs_on_hand_made_data():
     inputs = make_inputs(candidate, baseline, taxa=taxa, shared=np.array(taxa) != 1, confusions=confusions,
                          candidate_taxa={1: "Aa", 2: "Bb", 3: "Cc", 5: "Ee"},
                          baseline_taxa={2: "Bb", 3: "Cc", 4: "Dd", 5: "Ee"})
-    result = evaluate_gate(inputs, GATE)
+    result = evaluate_gate(inputs, GATE.model_copy(update=dict(min_common_examples=0)))
     assert [(t.taxon_id, t.name) for t in result.taxa_added] == [(1, "Aa")]
     assert [(t.taxon_id, t.name) for t in result.taxa_removed] == [(4, "Dd")]
     assert [(p.true_name, p.predicted_name, p.count, p.true_examples) for p in result.confused_pairs] == [
@@ -272,9 +283,56 @@ def test_the_report_writes_html_and_json_that_round_trips(tmp_path, with_baselin
         assert f"{vision_top1.ci_low * 100:.2f} to {vision_top1.ci_high * 100:.2f}" in html
         row = next(t for t in json.loads(json_path.read_text())["thresholds"]
                    if t["name"] == "common_vision_top1_regression")
-        assert row["ci_high"] < -GATE.max_top1_drop and row["p_value"] is not None and not row["passed"]
+        assert row["ci_high"] < -GATE.max_top1_drop and row["margin"] == GATE.max_top1_drop and not row["passed"]
+        assert "non-inferiority" in row["test"] and row["n"] == 400 and row["taxa"] == 40
     assert html.count("data:image/png;base64,") == (3 if with_baseline else 2)
     assert "(none)" in html and "species 1" in html
     assert json.loads(json_path.read_text())["blessed"] == result.blessed
     assert load_gate_result_json(json_path) == result
     assert GateResult.from_json(json.loads(json.dumps(result.to_json()))) == result
+
+
+def test_an_equal_candidate_with_enough_evidence_is_blessed_and_too_little_evidence_is_not():
+    ranks = np.array([1, 3, 0, 1, 7, 1, 2, 0] * 50)  # 400 shared common-taxon examples
+    enough = evaluate_gate(make_inputs(ranks, ranks.copy()), GATE.model_copy(update=dict(min_common_examples=400)))
+    evidence = check(enough, "common_evidence")
+    assert evidence.passed and evidence.n == 400 and evidence.min_n == 400 and enough.blessed
+    short = evaluate_gate(make_inputs(ranks, ranks.copy()), GATE.model_copy(update=dict(min_common_examples=401)))
+    evidence = check(short, "common_evidence")
+    assert not evidence.passed and not short.blessed
+    assert "gate.min_common_examples=400 accepts a verdict on this evidence knowingly" in evidence.explanation
+
+
+def test_releases_with_no_taxon_in_common_are_not_blessed_and_the_report_renders(tmp_path):
+    """Issue 21: two worlds that share no leaf taxon: no evidence of "not worse", a verdict, not a template error."""
+    ranks = np.array([1, 1, 0, 1] * 50)
+    inputs = make_inputs(ranks, ranks.copy(), shared=False, baseline_taxa={9001: "other world"})
+    result = evaluate_gate(inputs, GATE)
+    assert not result.blessed and not check(result, "common_evidence").passed
+    assert check(result, "common_evidence").n == 0
+    assert {skipped.name for skipped in result.skipped_checks} >= {"common_top1_regression", *COMMON_VISION_CHECKS}
+    html = write_gate_report(result, tmp_path / "report")[0].read_text()
+    assert "NOT BLESSED" in html and "no evidence" in html.lower()
+
+
+def test_a_first_release_at_chance_fails_with_its_p_value_and_a_good_one_passes(tmp_path):
+    gate = GATE.model_copy(update=dict(first_release_vs_chance=True, min_top1=0.0))
+    taxa = np.arange(600) % 20  # 20 taxa, 30 examples each: chance 5%
+    at_chance = np.where(np.arange(600) % 20 == 0, 1, 0)  # 5% right
+    result = evaluate_gate(make_inputs(at_chance, taxa=taxa), gate)
+    served = check(result, "top1_vs_chance")
+    assert not served.passed and served.p_value > 0.05 and served.limit == pytest.approx(0.05)
+    assert not result.blessed and "top1_vs_chance" in result.summary
+    html = write_gate_report(result, tmp_path / "chance")[0].read_text()
+    assert f"{served.p_value:.3g}" in html
+    good = np.where(np.arange(600) % 4 == 0, 0, 1)  # 75% right
+    passed = evaluate_gate(make_inputs(good, taxa=taxa), gate)
+    assert check(passed, "top1_vs_chance").passed and check(passed, "top1_vs_chance").p_value < 1e-6
+    assert check(passed, "vision_top1_vs_chance").passed and passed.blessed
+
+
+def test_each_profile_states_a_floor_and_the_test_against_chance_is_on_by_default():
+    from inatvision.config import build_config
+    for profile in ("demo", "production"):
+        gate = build_config(profile).gate
+        assert gate.first_release_vs_chance and gate.min_top1 > 0 and gate.min_common_examples > 0

@@ -1,5 +1,6 @@
 """The Kubeflow deployment: compiled specs for both targets, runtime parameters, resources, submission (no network)."""
 import json
+import re
 from unittest import mock
 
 import pytest
@@ -303,3 +304,41 @@ def test_dry_run_prints_the_parameters_for_any_package(compiled, fake_kfp):
     assert fake_kfp.instances == []
     result = CliRunner().invoke(commands.submit_kubeflow, ["--package", compiled["kfp"][0], "--export", "gs://b/e"])
     assert result.exit_code != 0 and "--host" in result.output
+
+
+def test_vertex_multi_worker_trainer_asks_for_worker_pools(tmp_path):
+    """--trainer-workers 3 --gpus 4: the Trainer step launches a Vertex AI custom job (TFX's Vertex training
+    extension) with a chief pool and a pool of 2 workers, 4 GPUs each; the launcher step itself asks for no GPU."""
+    kubeflow = runner.KubeflowConfig(gpus=4, accelerator="NVIDIA_H100_80GB", trainer_workers=3,
+                                     vertex_project="my-project", vertex_region="europe-west4")
+    spec = runner.compile_pipeline("vertex", IMAGE, str(tmp_path / "multi.json"), profile="production",
+                                   overrides=["export.num_shards=8"], root="gs://bucket/inatvision", kubeflow=kubeflow)
+    container = spec["deploymentSpec"]["executors"][runner.executor_label(spec, "Trainer")]["container"]
+    assert "accelerator" not in container["resources"]
+    assert container["args"][container["args"].index("--executor_class_path") + 1] == (
+        "inatvision.components.trainer.component.TaxonVertexTrainerExecutor")
+    custom = json.loads(spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]
+                        ["runtimeValue"]["constant"])
+    assert custom["ai_platform_enable_vertex"] is True and custom["ai_platform_vertex_region"] == "europe-west4"
+    job = custom["ai_platform_training_args"]
+    assert job["project"] == "my-project"
+    pools = job["job_spec"]["worker_pool_specs"]
+    assert [pool["replica_count"] for pool in pools] == [1, 2]
+    for pool in pools:
+        assert pool["machine_spec"]["accelerator_type"] == "NVIDIA_H100_80GB"
+        assert pool["machine_spec"]["accelerator_count"] == 4
+        assert pool["container_spec"]["image_uri"] == IMAGE
+    assert "config" in custom  # run_fn's own configuration travels with the job
+
+
+@pytest.mark.parametrize("target, kubeflow, overrides, message", [
+    ("vertex", runner.KubeflowConfig(trainer_workers=4, vertex_project="p"), ["export.num_shards=2"],
+     "export.num_shards=4"),
+    ("kfp", runner.KubeflowConfig(trainer_workers=2, vertex_project="p"), [], "need Vertex AI"),
+    ("vertex", runner.KubeflowConfig(trainer_workers=2), ["export.num_shards=2"], "--vertex-project"),
+])
+def test_multi_worker_compile_errors(tmp_path, target, kubeflow, overrides, message):
+    out = str(tmp_path / ("p.json" if target == "vertex" else "p.yaml"))
+    with pytest.raises(runner.CompileError, match=re.escape(message)):
+        runner.compile_pipeline(target, IMAGE, out, overrides=overrides, root="gs://bucket/inatvision",
+                                kubeflow=kubeflow)

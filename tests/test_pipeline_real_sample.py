@@ -51,6 +51,9 @@ OVERRIDES = [
     "export.min_observations=25",  # production: 100; every species here has 30 (Pteridium 57 with its subspecies)
     "export.min_research_grade=25",  # production: 50
     "trainer.epochs=1",
+    # One epoch on 328 real photos checks the kill, resume and cache plumbing, not the model, which may still be
+    # near chance: the first release's quality checks (docs/gate.md) are off, as for a rehearsal.
+    "gate.first_release_vs_chance=false", "gate.min_top1=0",
     "beam.runner=DirectRunner",
     "beam.extra_args=" + ",".join(BEAM_EXTRA_ARGS),
 ]

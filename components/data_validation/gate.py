@@ -18,7 +18,7 @@ from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
-from inatvision import features
+from inatvision import features, progress
 from inatvision.artifacts import Taxonomy, ValidationReport
 from inatvision.components.data_validation import drift
 from inatvision.components.data_validation.baseline import load_baseline
@@ -146,5 +146,7 @@ def ValidationGate(anomalies: InputArtifact[ExampleAnomalies],  # noqa: N802
                       io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri)),
                       os.path.join(taxonomy.uri, TAXONOMY_FILE), config, baseline, baseline_release)
     write_report(result, report.uri)
+    progress.summary("ValidationGate", f"{len(result['anomalies'])} blocking anomalies, "
+                                       f"{len(result['warnings'])} warnings")
     if not result["passed"]:
         raise ValidationFailed(failure_message(result["anomalies"]))

@@ -20,6 +20,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import ExampleStatistics, Model, ModelBlessing
 from tfx.utils import path_utils
 
+from inatvision import progress
 from inatvision.artifacts import ExportReport, GateReport, Release, Taxonomy
 from inatvision.components.data_validation.baseline import copy_statistics_into_release
 from inatvision.components.geo_prior.export import NO_LOCATIONS_FILE, THRESHOLDS_FILE
@@ -132,3 +133,4 @@ def ReleasePusher(model: InputArtifact[Model], blessing: InputArtifact[ModelBles
     release.set_string_custom_property("outcome", "pushed")
     release.set_int_custom_property("version", version)
     release.set_string_custom_property("path", release_dir)
+    progress.summary("ReleasePusher", f"release {version} at {release_dir}")

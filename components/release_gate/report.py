@@ -57,9 +57,9 @@ def render_gate_report(result: GateResult, geo_map_png: Optional[bytes] = None) 
     environment.filters.update(percent=_percent, points=_points, hundred=_hundred, p_value=_p_value)
     figures = {"iconic": iconic_figure(result), "train_photos": train_photos_figure(result),
                "regressed": regressed_taxa_figure(result)}
-    encoded = {name: _png_base64(figure) for name, figure in figures.items() if figure}
-    if geo_map_png and result.geo_prior is not None:
-        encoded["geo_map"] = base64.b64encode(geo_map_png).decode("ascii")
+    encoded = {name: _png_base64(figure) if figure else None for name, figure in figures.items()}  # None: no data
+    encoded["geo_map"] = (base64.b64encode(geo_map_png).decode("ascii")
+                          if geo_map_png and result.geo_prior is not None else None)
     return environment.get_template(TEMPLATE_NAME).render(result=result, figures=encoded)
 
 

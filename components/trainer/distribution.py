@@ -218,3 +218,14 @@ def remove_worker_dir(path: str, placement: Placement) -> None:
     temporary = os.path.dirname(worker_dir(path, placement))
     if tf.io.gfile.exists(temporary):
         tf.io.gfile.rmtree(temporary)
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free on loopback now (bound to port 0, then released): for clusters of processes on one machine."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
