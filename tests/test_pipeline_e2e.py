@@ -343,3 +343,12 @@ def test_every_report_is_in_the_run_folder_and_report_rebuilds_them_alike(world,
 
         assert shape(new) == shape(old), name
     assert "map of one taxon's geo scores" in open(os.path.join(copy, "gate_report.html")).read()
+
+
+def test_the_ml_metadata_run_context_is_named_after_the_run_id(world):
+    """Issue 18: a run's pipeline_run context in ML Metadata carries the run id that summary.json and runs/ use."""
+    from inatvision.pipeline.metadata import open_store
+
+    store = open_store(os.path.join(world["root"], "metadata.sqlite"), read_only=True)
+    names = {context.name for context in store.get_contexts_by_type("pipeline_run")}
+    assert {summary["run_id"] for summary, _ in world["runs"].values()} <= names
