@@ -7,14 +7,17 @@ the Trainer. Classes without a training photo are a warning only.
 from __future__ import annotations
 
 from inatvision import features
+from inatvision.components.export_examples import rules
 from inatvision.errors import InputError
 
-# Exclusion reasons (components/export_examples/rules.py) and the setting that decides each.
+LICENCE_REASONS = (rules.NO_ALLOWED_PHOTO, rules.LICENSE_NOT_ALLOWED, rules.LICENSE_UNKNOWN)
+# The export's exclusion reasons and the setting that decides each.
 SETTING_BY_REASON = {
-    "no_allowed_photo": "export.licenses", "license_not_allowed": "export.licenses",
-    "license_unknown": "export.licenses (add 'unknown' for an empty licence column)",
-    "below_cutoff": "export.min_observations / export.min_research_grade", "casual": "export.include_casual",
-    "over_observation_cap": "export.max_photos_per_observation", "over_leaf_cap": "export.max_*_photos_per_leaf",
+    rules.NO_ALLOWED_PHOTO: "export.licenses", rules.LICENSE_NOT_ALLOWED: "export.licenses",
+    rules.LICENSE_UNKNOWN: "export.licenses (add 'unknown' for an empty licence column)",
+    rules.BELOW_CUTOFF: "export.min_observations / export.min_research_grade", rules.CASUAL: "export.include_casual",
+    rules.OVER_OBSERVATION_CAP: "export.max_photos_per_observation",
+    rules.OVER_LEAF_CAP: "export.max_*_photos_per_leaf",
 }
 
 
@@ -38,7 +41,6 @@ def classes_without_training_photos(report: dict) -> list[int]:
 
 
 SECTIONS = {"observations_dropped": "observations", "photos_dropped": "photos", "photos_rejected": "broken photos"}
-LICENCE_REASONS = ("no_allowed_photo", "license_not_allowed", "license_unknown")
 
 
 def exclusions(report: dict) -> dict[str, dict[str, int]]:
