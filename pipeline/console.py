@@ -96,10 +96,10 @@ class Console:
         self.level = progress.LOGGER.level
         progress.LOGGER.setLevel(logging.INFO)
         progress.LOGGER.addHandler(self.handler)
-        if not self.verbose:  # the log keeps everything, INFO included
-            before = list(logging.getLogger().handlers)
-            logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-            self.added = [h for h in logging.getLogger().handlers if h not in before]
+        if not self.verbose:  # the log keeps every library's records, INFO included, whatever else listens
+            self.log_handler = logging.StreamHandler(self.log)
+            self.log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.getLogger().addHandler(self.log_handler)
             self.root_level = logging.getLogger().level
             logging.getLogger().setLevel(logging.INFO)
         return self
@@ -116,8 +116,7 @@ class Console:
         progress.LOGGER.setLevel(self.level)
         if not self.verbose:
             logging.getLogger().setLevel(self.root_level)
-            for handler in self.added:
-                logging.getLogger().removeHandler(handler)
+            logging.getLogger().removeHandler(self.log_handler)
         sys.stdout.flush()
         sys.stderr.flush()
         if self.saved is not None:

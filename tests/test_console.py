@@ -1,5 +1,6 @@
 """The console of `inatvision run` (pipeline/console.py): component lines on the terminal, the rest in run.log."""
 import io
+import logging
 import os
 import sys
 
@@ -14,12 +15,14 @@ def test_quiet_console_sends_library_output_to_the_run_log(tmp_path):
         print("Epoch 1/150", flush=True)
         sys.stderr.write("WARNING:absl:ArtifactQuery.property_predicate is not supported.\n")
         sys.stderr.flush()
+        logging.getLogger("absl").warning("Beam: semi_persistent_directory is not set")  # a library's record
         progress.report("GeoTrainer", "epoch 1/150: loss 9.3")
         progress.summary("Trainer", "best val_top1 0.91")
         console.write("12:00:00 Trainer ...")
     assert terminal.getvalue().splitlines() == ["    GeoTrainer: epoch 1/150: loss 9.3", "12:00:00 Trainer ..."]
     log = (tmp_path / LOG_FILE).read_text()
     assert "cuFFT" in log and "Epoch 1/150" in log and "property_predicate" in log
+    assert "WARNING absl: Beam: semi_persistent_directory is not set" in log
     assert console.handler.summaries == {"Trainer": "best val_top1 0.91"}  # kept for the finish line
 
 

@@ -45,8 +45,8 @@ def test_killed_training_resumes_from_the_last_epoch(tmp_path):
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "Epoch 2/3" in second.stdout + second.stderr
-    assert "Epoch 1/3" not in second.stdout + second.stderr
+    assert "Trainer: epoch 2/3" in second.stdout + second.stderr  # the progress line of each epoch run
+    assert "Trainer: epoch 1/3" not in second.stdout + second.stderr
     assert _epochs(state_root) == [0, 1, 2]  # the same three epochs in total, none twice
     summary = json.load(open(tmp_path / "run" / "training_summary.json"))
     assert summary["epochs_run"] == 3

@@ -64,6 +64,7 @@ def check(report: dict) -> None:
     hint = f"; the settings behind them: {'; '.join(settings)}" if settings else ""
     if any(reason in counts for counts in excluded.values() for reason in LICENCE_REASONS):
         licences = ", ".join(f"{name} {count}" for name, count in sorted(report.get("licenses", {}).items()))
-        hint += f"; photo licences in the export: {licences}"
+        if licences:  # counted over the photos of selected observations: none when no observation qualified
+            hint += f"; photo licences in the export: {licences}"
     raise NotEnoughData(f"{report['export_dir']}: the export left {' and '.join(found)}; "
                         f"excluded by reason: {reasons}{hint}")
