@@ -32,28 +32,30 @@ def generated_photos(folder: str, species: int) -> list[str]:
 
 
 def write_examples(path: str, photos: list[bytes], num_classes: int, shards: int = 1) -> list[str]:
-    """TFRecord shards of tf.Examples with the features the Trainer parses (image, label), written as the
-    export writes them (plain, components/example_files.py)."""
+    """TFRecord shards of tf.Examples with every feature the curated schema requires (label and leaf taxon
+    cycling over `num_classes`), written as the export writes them (plain, components/example_files.py)."""
     import tensorflow as tf
 
-    from inatvision import features
-
-    def feature_bytes(value):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-    def feature_int(value):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+    from tests import examples_factory
 
     paths = [f"{path}-{shard:05d}-of-{shards:05d}" for shard in range(shards)]
     writers = [tf.io.TFRecordWriter(p) for p in paths]
     for index, jpeg in enumerate(photos):
-        example = tf.train.Example(features=tf.train.Features(feature={
-            features.IMAGE: feature_bytes(jpeg), features.IMAGE_FORMAT: feature_bytes(b"jpeg"),
-            features.LABEL: feature_int(index % num_classes)}))
-        writers[index % shards].write(example.SerializeToString())
+        label = index % num_classes
+        writers[index % shards].write(
+            examples_factory.example(label, label + 1, jpeg, photo_id=index + 1).SerializeToString())
     for writer in writers:
         writer.close()
     return paths
+
+
+def write_transform_graph(folder: str, shards: list[str], image_size: int):
+    """The pipeline's Transform graph analyzed on `shards`, as a `TFTransformOutput`."""
+    import tensorflow_transform as tft
+
+    from tests import examples_factory
+
+    return tft.TFTransformOutput(examples_factory.write_transform_graph(folder, shards, image_size))
 
 
 def load_average() -> str:

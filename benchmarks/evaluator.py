@@ -28,6 +28,7 @@ from benchmarks._common import generated_photos, load_average, photo_files
 
 import numpy as np  # noqa: E402  (after _common sets the environment)
 import tensorflow_model_analysis as tfma  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from inatvision.components.evaluator.component import adapt_eval_config  # noqa: E402
@@ -48,11 +49,12 @@ def write_test_split(folder: str, photos: list[bytes], count: int) -> str:
     return examples_factory.write_split(os.path.join(folder, "Split-test"), rows)
 
 
-def keras_evaluation(export_dir: str, test_file: str, image_size: int, batch_size: int) -> dict:
+def keras_evaluation(export_dir: str, test_file: str, graph: tft.TFTransformOutput, image_size: int,
+                     batch_size: int) -> dict:
     start = time.perf_counter()
     model = export.load_keras_classifier(export_dir)
     load_s = time.perf_counter() - start
-    dataset = input_pipeline.vision_dataset([test_file], NUM_CLASSES, image_size, batch_size, training=False)
+    dataset = input_pipeline.vision_dataset([test_file], graph, NUM_CLASSES, image_size, batch_size, training=False)
     probabilities = model.predict(dataset.map(lambda images, labels: images), verbose=0)
     labels = np.concatenate([np.argmax(labels, -1) for _, labels in dataset.map(lambda i, l: (0, l))])
     top = np.argsort(-probabilities, axis=-1)[:, :10]
@@ -92,11 +94,13 @@ def main() -> None:
         taxonomy = os.path.join(folder, TAXONOMY_FILE)
         examples_factory.write_taxonomy(taxonomy, LEAF_TAXA)
         export_dir = os.path.join(folder, "serving")
+        graph = tft.TFTransformOutput(examples_factory.write_transform_graph(folder, test_file,
+                                                                             trainer_config.image_size))
         export.export_classifier(classifier.build_classifier(NUM_CLASSES, trainer_config), export_dir, taxonomy,
-                                 trainer_config.image_size, trainer_config.top_k)
+                                 graph, trainer_config.image_size, trainer_config.top_k)
 
         start = time.perf_counter()
-        keras_metrics = keras_evaluation(export_dir, test_file, trainer_config.image_size,
+        keras_metrics = keras_evaluation(export_dir, test_file, graph, trainer_config.image_size,
                                          trainer_config.global_batch_size)
         keras_s = time.perf_counter() - start
         start = time.perf_counter()

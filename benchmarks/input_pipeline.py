@@ -4,8 +4,8 @@
 
 Writes the photos into a temporary TFRecord of tf.Examples (the features the Trainer parses, stored as the
 export stores them), then reads it with `components.trainer.input_pipeline.vision_dataset(training=True)`:
-shuffle, parse, fused decode-and-crop, resize to 299, uint8 batches of 32 (nothing decoded is cached; the
-random flip is the model's first layer, on the accelerator). The reference is
+shuffle, parse, fused decode-and-crop, resize to 299, uint8 batches of 32 with the Transform graph's labels
+(nothing decoded is cached; the random flip is the model's first layer, on the accelerator). The reference is
 `tf.io.decode_jpeg` of the same files in tf.data with parallel maps: whole-photo decoding alone, no crop.
 Each round times both, each from a fresh iterator after a warm-up, over `--passes` passes of the files;
 figures are medians over `--rounds`, and `ratio` is their quotient. The JSON line also gives each round's
@@ -21,7 +21,7 @@ import os
 import tempfile
 import time
 
-from benchmarks._common import load_average, median, photo_files, write_examples
+from benchmarks._common import load_average, median, photo_files, write_examples, write_transform_graph
 
 import tensorflow as tf  # noqa: E402  (after _common sets the environment)
 
@@ -77,9 +77,10 @@ def main() -> None:
     pipeline_rates, raw_rates, pipeline_cpu, raw_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as folder:
         shards = write_examples(os.path.join(folder, "data_tfrecord"), photos, NUM_CLASSES, args.shards)
+        graph = write_transform_graph(folder, shards, args.image_size)
         for _ in range(args.rounds):
             pipeline = input_pipeline.vision_dataset(
-                shards, NUM_CLASSES, args.image_size, args.batch_size, training=True, shuffle_buffer=10000)
+                shards, graph, NUM_CLASSES, args.image_size, args.batch_size, training=True, shuffle_buffer=10000)
             rate, cpu_ms = _timed(pipeline, args.warmup_batches, batches, args.batch_size)
             pipeline_rates.append(rate)
             pipeline_cpu.append(cpu_ms)

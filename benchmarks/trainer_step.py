@@ -20,7 +20,8 @@ import os
 import tempfile
 import time
 
-from benchmarks._common import generated_photos, load_average, median, photo_files, step_timer, write_examples
+from benchmarks._common import (generated_photos, load_average, median, photo_files, step_timer, write_examples,
+                               write_transform_graph)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (after _common sets the environment)
@@ -59,12 +60,13 @@ def main() -> None:
         paths = photo_files(args.photos) if args.photos else generated_photos(folder, args.species)
         photos = [open(path, "rb").read() for path in paths]
         shards = write_examples(os.path.join(folder, "data_tfrecord"), photos, NUM_CLASSES, shards=2)
+        graph = write_transform_graph(folder, shards, size)
         setup_s = time.perf_counter() - start
 
         keras.mixed_precision.set_global_policy(trainer_config.precision)
         model = classifier.build_classifier(NUM_CLASSES, trainer_config)
         classifier.compile_classifier(model, trainer_config, steps_per_epoch=len(photos) // batch_size)
-        fed = input_pipeline.vision_dataset(shards, NUM_CLASSES, size, batch_size, training=True,
+        fed = input_pipeline.vision_dataset(shards, graph, NUM_CLASSES, size, batch_size, training=True,
                                             shuffle_buffer=trainer_config.shuffle_buffer)
         rng = np.random.default_rng(0)
         images = tf.constant(rng.integers(0, 256, (batch_size, size, size, 3), dtype=np.uint8))

@@ -26,6 +26,8 @@ ICONIC_TAXA = (
 )
 
 # Transformed (tf.Transform output) keys.
+IMAGE_PIXELS = "image"  # float [size, size, 3]: decoded, resized, pixel levels 0..255
 LOCATION_ENCODING = "location_encoding"  # float [4]: sin/cos of lng/180 and lat/90
-HAS_LOCATION = "has_location"  # float 0/1
+HAS_LOCATION = "has_location"  # float 0/1: usable by the one rule (coordinates and accuracy)
+HAS_COORDINATES = "has_coordinates"  # float 0/1: the coordinates alone are usable (the accuracy not weighed)
 DATE_ENCODING = "date_encoding"  # float [2]: sin/cos of day of year

@@ -14,11 +14,19 @@ from inatvision.components.pusher.component import ReleasePusher
 from inatvision.components.release_gate.component import ReleaseGate
 from inatvision.components.serving.compose import ComposeServing
 from inatvision.components.trainer.component import TaxonTrainer
+from inatvision.components.transform.fingerprint import source_fingerprint
 from inatvision.config import Config
 
 TRANSFORM_MODULE = "inatvision.components.transform.preprocessing.preprocessing_fn"
 VISION_RUN_FN = "inatvision.components.trainer.run.run_fn"
 GEO_RUN_FN = "inatvision.components.geo_prior.run.run_fn"
+
+
+def transform_config(config: Config) -> dict:
+    """What `preprocessing_fn` reads from the configuration, compiled into the Transform graph, and the
+    fingerprint of its source (a code change reruns Transform and everything after it)."""
+    return {"max_positional_accuracy_m": config.geo.max_positional_accuracy_m,
+            "image_size": config.trainer.image_size, "source_fingerprint": source_fingerprint()}
 
 
 def create_pipeline(config: Config, export_dir, pipeline_root, push_destination, metadata_connection_config=None,
@@ -50,10 +58,12 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
                                      baseline_statistics=previous.outputs["baseline_statistics"],
                                      config_json=config.sections_json("validation"),
                                      config_overrides=config_overrides)
+    # Not materialized: the Trainers apply the graph as they read. No statistics of the transformed features:
+    # they would decode every photo, and StatisticsGen has described the raw features already.
     transform = tfx.components.Transform(
         examples=export.outputs["examples"], schema=schema.outputs["schema"],
-        preprocessing_fn=TRANSFORM_MODULE, materialize=False,
-        custom_config={"max_positional_accuracy_m": config.geo.max_positional_accuracy_m})
+        preprocessing_fn=TRANSFORM_MODULE, materialize=False, disable_statistics=True,
+        custom_config=transform_config(config))
     transform.add_upstream_node(validation_gate)
     trainer = TaxonTrainer(
         examples=export.outputs["examples"], taxonomy=export.outputs["taxonomy"],
@@ -66,13 +76,14 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
     if config.geo.enabled:
         geo_trainer = TaxonTrainer(
             examples=export.outputs["examples"], taxonomy=export.outputs["taxonomy"], run_fn=GEO_RUN_FN,
+            transform_graph=transform.outputs["transform_graph"],
             config_json=config.sections_json("geo", "export"),
             config_overrides=config_overrides).with_id("GeoTrainer")
-        geo_trainer.add_upstream_node(validation_gate)
         geo_models = {"geo_model": geo_trainer.outputs["model"]}
     compose = ComposeServing(
         vision_model=trainer.outputs["model"], taxonomy=export.outputs["taxonomy"],
-        config_json=config.sections_json("geo"), config_overrides=config_overrides,
+        transform_graph=transform.outputs["transform_graph"], config_json=config.sections_json("geo"),
+        config_overrides=config_overrides,
         **geo_models).with_id("ComposeServing")
     evaluator = TaxonEvaluator(
         examples=export.outputs["examples"], model=compose.outputs["model"],

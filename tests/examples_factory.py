@@ -91,3 +91,40 @@ def examples_of_taxa(photos_per_taxon: dict[int, int], leaf_taxon_ids: list[int]
                                 lat=10.0 * label, lng=-20.0 * label))
             photo_id += 1
     return rows
+
+
+def write_transform_graph(root: str, train_files, image_size: int, max_positional_accuracy_m: float = 50000,
+                          preprocessing_fn=None) -> str:
+    """The Transform graph of `preprocessing_fn` (the pipeline's by default) analyzed on `train_files`, as TFX's
+    Transform writes it (transform_fn/, transformed_metadata/, metadata/); returns its folder."""
+    import apache_beam as beam
+    import tensorflow_transform.beam as tft_beam
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+    from tfx_bsl.public import tfxio
+
+    from inatvision.components.data_validation.curated_schema import CURATED_SCHEMA
+    from inatvision.components.transform import preprocessing
+
+    preprocessing_fn = preprocessing_fn or preprocessing.preprocessing_fn
+    with open(CURATED_SCHEMA) as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    output = os.path.join(root, "transform_graph")
+    source = tfxio.TFExampleRecord(file_pattern=list(np.atleast_1d(train_files)), schema=schema)
+    custom_config = {"max_positional_accuracy_m": max_positional_accuracy_m, "image_size": image_size}
+    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=os.path.join(root, "transform_tmp")):
+        transform_fn = ((pipeline | source.BeamSource(), source.TensorAdapterConfig())
+                        | tft_beam.AnalyzeDataset(lambda inputs: preprocessing_fn(inputs, custom_config)))
+        _ = transform_fn | tft_beam.WriteTransformFn(output)
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema), os.path.join(output, "metadata"))
+    return output
+
+
+def transform_graph_of_taxa(root: str, leaf_taxon_ids: list[int], image_size: int,
+                            max_positional_accuracy_m: float = 50000) -> str:
+    """The pipeline's Transform graph analyzed on one small photo of each leaf (for tests that hand-make
+    their models); returns its folder."""
+    rows = examples_of_taxa({taxon: 1 for taxon in leaf_taxon_ids}, leaf_taxon_ids)
+    train = write_split(os.path.join(root, "transform_examples"), rows)
+    return write_transform_graph(root, train, image_size, max_positional_accuracy_m)

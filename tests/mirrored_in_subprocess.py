@@ -1,7 +1,8 @@
 """Trains the project's model on one device and under MirroredStrategy over two logical CPU devices.
 
 Run in its own process (logical devices must be set before TensorFlow starts): argv[1] is the training file
-pattern, argv[2] the number of classes, argv[3] the JSON file to write the results to.
+pattern, argv[2] the number of classes, argv[3] the Transform graph's folder, argv[4] the JSON file to write the
+results to.
 """
 import json
 import os
@@ -11,6 +12,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from inatvision.components.trainer import input_pipeline, model as classifier  # noqa: E402
@@ -38,25 +40,25 @@ def frozen_model(config, num_classes: int, initial=None) -> keras.Model:
     return model
 
 
-def train(strategy, config, files: str, num_classes: int, initial=None):
-    # The evaluation pipeline repeated: central crops in a fixed order, the same batches for both runs.
-    data = input_pipeline.vision_dataset([files], num_classes, config.image_size, GLOBAL_BATCH,
-                                         training=False, repeat=True)
+def train(strategy, config, files: str, graph: str, num_classes: int, initial=None):
+    # The evaluation pipeline repeated: the Transform graph's images in a fixed order, the same batches for both.
+    data = input_pipeline.vision_dataset([files], tft.TFTransformOutput(graph), num_classes, config.image_size,
+                                         GLOBAL_BATCH, training=False, repeat=True)
     with strategy.scope():
         model = frozen_model(config, num_classes, initial)
     history = model.fit(data, epochs=1, steps_per_epoch=STEPS, verbose=0)
     return model, history.history["loss"]
 
 
-def main(files: str, num_classes: int, out: str) -> None:
+def main(files: str, num_classes: int, graph: str, out: str) -> None:
     devices = two_cpu_devices()
     config = build_config("demo", ["trainer.random_flip=false", "trainer.color_jitter_fraction=0",
                                    f"trainer.global_batch_size={GLOBAL_BATCH}", "trainer.precision=float32"]).trainer
     keras.utils.set_random_seed(0)
     initial = classifier.build_classifier(num_classes, config).get_weights()
-    single, single_loss = train(tf.distribute.OneDeviceStrategy(devices[0]), config, files, num_classes, initial)
+    single, single_loss = train(tf.distribute.OneDeviceStrategy(devices[0]), config, files, graph, num_classes, initial)
     mirrored = tf.distribute.MirroredStrategy(devices)
-    replicated, mirrored_loss = train(mirrored, config, files, num_classes, initial)
+    replicated, mirrored_loss = train(mirrored, config, files, graph, num_classes, initial)
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(single.get_weights(), replicated.get_weights()))
     moved = max(float(np.max(np.abs(a - b))) for a, b in zip(initial, replicated.get_weights()))
 
@@ -66,4 +68,4 @@ def main(files: str, num_classes: int, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4])

@@ -86,7 +86,8 @@ def test_two_logical_devices_train_to_the_same_weights_as_one(tmp_path):
     """5 steps of the project's model (71 px, no flip or jitter, BatchNorm frozen): max |diff| <= 1e-4."""
     files = examples_factory.write_examples_artifact(str(tmp_path), [1, 2, 3], {"train": 8})
     out = tmp_path / "mirrored.json"
-    done = subprocess.run([sys.executable, "-m", "tests.mirrored_in_subprocess", files["train"], "3", str(out)],
+    graph = examples_factory.write_transform_graph(str(tmp_path), files["train"], build_config("demo").trainer.image_size)
+    done = subprocess.run([sys.executable, "-m", "tests.mirrored_in_subprocess", files["train"], "3", graph, str(out)],
                           env=_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -100,6 +101,7 @@ class Workers:
 
     def __init__(self, tmp_path, overrides: list[str]):
         self.tmp = tmp_path
+        self.transform_root = tmp_path / "transform"  # the Transform graph's SavedModel is not an exported model
         files = examples_factory.write_examples_artifact(str(tmp_path), LEAVES, {"train": 8, "eval": 2}, shards=2)
         taxonomy = str(tmp_path / "taxonomy.csv")
         examples_factory.write_taxonomy(taxonomy, LEAVES)
@@ -107,6 +109,8 @@ class Workers:
                                        "trainer.worker_timeout_s=300", *overrides])
         self.state_root = str(tmp_path / "state")
         args = {"train_files": [files["train"]], "eval_files": [files["eval"]],
+                "transform_graph_path": examples_factory.write_transform_graph(
+                    str(self.transform_root), files["train"], config.trainer.image_size),
                 "serving_model_dir": str(tmp_path / "model" / "Format-Serving"),
                 "model_run_dir": str(tmp_path / "run"),
                 "custom_config": {"config": config.to_json(), "taxonomy_path": taxonomy,
@@ -130,7 +134,8 @@ class Workers:
         return json.loads((self.tmp / "run" / "training_summary.json").read_text())
 
     def exported_models(self) -> list[str]:
-        return glob.glob(str(self.tmp / "**" / "saved_model.pb"), recursive=True)
+        return [path for path in glob.glob(str(self.tmp / "**" / "saved_model.pb"), recursive=True)
+                if not path.startswith(str(self.transform_root))]
 
 
 def _finish(processes, timeout=900) -> list[str]:

@@ -85,7 +85,8 @@ def test_expected_nearby_includes_the_threshold():
 def test_encodings():
     np.testing.assert_allclose(encoding.encode_location([90.0], [180.0]).numpy(), [[0, -1, 0, -1]], atol=1e-6)
     np.testing.assert_allclose(encoding.encode_date([1, 0]).numpy(), [[0, 1], [0, 0]], atol=1e-6)
-    assert encoding.geo_inputs([0.0], [0.0], [100], use_date=True).shape == (1, encoding.input_size(True))
+    both = encoding.network_input(encoding.encode_location([0.0], [0.0]), encoding.encode_date([100]), use_date=True)
+    assert both.shape == (1, encoding.input_size(True))
 
 
 def test_loss_at_even_odds_and_background_on_the_sphere():
@@ -105,7 +106,7 @@ def test_positive_weight_is_the_recipes_2048_or_the_class_count():
     assert build_config("demo", ["geo.positive_weight=64"]).geo.effective_positive_weight(5) == 64
     with pytest.raises(ConfigError, match="geo.positive_weight"):
         build_config("demo", ["geo.positive_weight=0"])
-    assert geo_model.build_presence_model(5, demo).positive_weight == 5
+    assert geo_model.build_presence_model(5, demo, encoding.encode_location).positive_weight == 5
 
 
 def _example(leaf: int, photo_id: int, place=None, accuracy=10.0, observation=None):
@@ -126,8 +127,10 @@ def _around(place, rng):
 def _fn_args(tmp, train, evaluation, config):
     taxonomy = os.path.join(tmp, "taxonomy.csv")
     examples_factory.write_taxonomy(taxonomy, LEAVES)
+    train_files = [examples_factory.write_split(os.path.join(tmp, "Split-train"), train)]
     return SimpleNamespace(
-        train_files=[examples_factory.write_split(os.path.join(tmp, "Split-train"), train)],
+        train_files=train_files, transform_graph_path=examples_factory.write_transform_graph(
+            tmp, train_files, image_size=8, max_positional_accuracy_m=config.geo.max_positional_accuracy_m),
         eval_files=[examples_factory.write_split(os.path.join(tmp, "Split-eval"), evaluation)],
         serving_model_dir=os.path.join(tmp, "serving"), model_run_dir=os.path.join(tmp, "run"),
         custom_config={"config": config.to_json(), "taxonomy_path": taxonomy})
@@ -184,6 +187,31 @@ def test_thresholds_summary_and_assets(trained):
     assert summary["leaves_without_presences"] == [104]
     assert summary["positive_weight"] == 4  # demo: the number of leaves
     assert summary["eval_metrics"]["presences"] == 12 and summary["eval_metrics"]["top1"] >= 0.9
+
+
+def test_served_geo_scores_equal_the_training_path(trained):
+    """Both signatures apply the Transform graph as the GeoTrainer read its locations: the exported network on
+    the GeoTrainer's features gives the served scores within 1e-5."""
+    import tensorflow_transform as tft
+
+    from inatvision.components.example_files import read_shard
+    from inatvision.components.geo_prior import presences
+
+    locations = presences.read_locations(trained.eval_files, tft.TFTransformOutput(trained.transform_graph_path))
+    loaded = tf.saved_model.load(trained.serving_model_dir)
+    expected = loaded.score(locations.location_encoding, locations.date_encoding)["geo_scores"].numpy()
+    records = list(tf.data.Dataset.from_tensor_slices(trained.eval_files).interleave(read_shard).as_numpy_iterator())
+    by_example = loaded.signatures["serving_examples"](examples=tf.constant(records))
+    np.testing.assert_allclose(by_example["geo_scores"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(by_example[features.HAS_LOCATION].numpy(), locations.has_location)
+    parsed = tf.io.parse_example(records, {
+        features.LATITUDE: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
+        features.LONGITUDE: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
+        features.DAY_OF_YEAR: tf.io.FixedLenFeature([], tf.int64, default_value=0)})
+    by_place = loaded.signatures["serving_default"](latitude=parsed[features.LATITUDE],
+                                                    longitude=parsed[features.LONGITUDE],
+                                                    day_of_year=parsed[features.DAY_OF_YEAR])
+    np.testing.assert_allclose(by_place["geo_scores"].numpy(), expected, atol=1e-5)
 
 
 def test_no_usable_coordinates_gives_the_marker_and_no_model(tmp_path):

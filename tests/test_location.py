@@ -95,25 +95,24 @@ def located_examples():
 
 
 def test_transform_and_the_geo_presences_apply_the_rule(tmp_path):
-    """preprocessing_fn (no analyzers, so it runs eagerly on parsed examples) and the geo Trainer's presences."""
+    """The Transform graph's `has_location` (as every model reads it) and the geo Trainer's presences."""
     import tensorflow as tf
+    import tensorflow_transform as tft
 
     from inatvision.components.geo_prior import presences
-    from inatvision.components.transform.preprocessing import preprocessing_fn
+    from inatvision.components.transform import raw_inputs
     from tests import examples_factory
 
     rows, expected = located_examples()
-    spec = {features.LATITUDE: tf.io.VarLenFeature(tf.float32), features.LONGITUDE: tf.io.VarLenFeature(tf.float32),
-            features.POSITIONAL_ACCURACY: tf.io.VarLenFeature(tf.float32),
-            features.DAY_OF_YEAR: tf.io.VarLenFeature(tf.int64),
-            features.LABEL: tf.io.FixedLenFeature([1], tf.int64),
-            features.LEAF_TAXON_ID: tf.io.FixedLenFeature([1], tf.int64)}
-    inputs = tf.io.parse_example(tf.constant([row.SerializeToString() for row in rows]), spec)
-    transformed = preprocessing_fn(inputs, {"max_positional_accuracy_m": LIMIT})
+    path = examples_factory.write_split(str(tmp_path / "Split-train"), rows)
+    graph = tft.TFTransformOutput(examples_factory.write_transform_graph(
+        str(tmp_path), [path], image_size=8, max_positional_accuracy_m=LIMIT))
+    raw = raw_inputs.parse_examples(tf.constant([row.SerializeToString() for row in rows]),
+                                    raw_inputs.feature_spec(graph, exclude=[features.IMAGE]))
+    transformed = graph.transform_features_layer()(raw)
     np.testing.assert_array_equal(transformed[features.HAS_LOCATION].numpy(), expected.astype(np.float32))
 
-    path = examples_factory.write_split(str(tmp_path / "Split-train"), rows)
-    chosen, counts = presences.select_presences(presences.read_locations([path]), LIMIT)
+    chosen, counts = presences.select_presences(presences.read_locations([path], graph))
     assert counts["presences"] == expected.sum() and len(chosen) == expected.sum()
     coordinates_ok = location.has_location(*zip(*[(lat, lng) for lat, lng, _, _ in CASES]))
     assert counts["without_location"] == (~coordinates_ok).sum() + 1

@@ -6,7 +6,9 @@
    release 1 by taxon and is not blessed (exit 3), pushing nothing;
 3. a rerun of the first run's inputs reuses the cache and ends `no_change`.
 """
-import glob
+import contextlib
+import importlib.util
+import inspect
 import json
 import os
 import subprocess
@@ -16,7 +18,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inatvision.components.geo_prior import presences, scoring
+from inatvision import features
+from inatvision.components.example_files import read_shard
+from inatvision.components.geo_prior import scoring
 from inatvision.components.pusher import release_layout
 from inatvision.pipeline.run import run
 from inatvision.sample_export import write_sample_export
@@ -50,7 +54,41 @@ def world(tmp_path_factory):
     runs = {"first": run(first, root, "demo", FAST)}
     runs["worse"] = run(second, root, "demo", UNTRAINED + IN_MEMORY)
     runs["rerun"] = run(first, root, "demo", FAST)
-    return {"root": root, "first_export": first, "runs": runs, "spoiled": spoiled}
+    releases = [v for v, _ in release_layout.complete_releases(os.path.join(root, "releases"))]
+    # The rerun's configuration with preprocessing_fn edited under its own import path; its releases go to a
+    # folder of their own, so that release 1 stays the root's only release.
+    with edited_preprocessing(base / "edited-module"):
+        runs["edited_graph"] = run(first, root, "demo", FAST + [f"push.destination={base / 'edited-releases'}"])
+    return {"root": root, "first_export": first, "runs": runs, "spoiled": spoiled, "releases_before_edit": releases}
+
+
+# Two edits of the Transform graph's source: the image path's resize and the location encoding.
+GRAPH_EDITS = {'method="bilinear"': 'method="nearest"',
+               "encode_location(safe(latitude), safe(longitude))": "encode_location(safe(longitude) / 2, safe(latitude))"}
+
+
+@contextlib.contextmanager
+def edited_preprocessing(folder):
+    """`preprocessing_fn`'s module with GRAPH_EDITS applied, from a temporary copy of its source, imported under
+    its own import path (what TFX's Transform imports) for the duration."""
+    from inatvision.components.transform import preprocessing
+
+    source = inspect.getsource(preprocessing)
+    for old, new in GRAPH_EDITS.items():
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    folder.mkdir()
+    path = folder / "preprocessing.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(preprocessing.__name__, path)
+    edited = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(edited)
+    package = sys.modules[preprocessing.__name__.rsplit(".", 1)[0]]
+    sys.modules[preprocessing.__name__], package.preprocessing = edited, edited
+    try:
+        yield edited
+    finally:
+        sys.modules[preprocessing.__name__], package.preprocessing = preprocessing, preprocessing
 
 
 def test_first_run_pushes_release_one(world):
@@ -132,7 +170,69 @@ def test_untrained_model_on_the_later_snapshot_is_not_blessed(world):
 def test_rerun_on_unchanged_inputs_is_no_change(world):
     summary, code = world["runs"]["rerun"]
     assert (summary["status"], code) == ("no_change", 0), summary.get("error")
-    assert [v for v, _ in release_layout.complete_releases(os.path.join(world["root"], "releases"))] == [1]
+    assert world["releases_before_edit"] == [1]
+
+
+def _run_outputs(root: str, run_id: str) -> tuple[dict, dict]:
+    """(node -> execution state name, output folder by "<node>/<output key>") of one run, from ML Metadata."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from inatvision.pipeline.metadata import open_store
+
+    store = open_store(os.path.join(root, "metadata.sqlite"), read_only=True)
+    run_context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    executions = store.get_executions_by_context(run_context.id)
+    nodes = {context.id: context.name.rsplit(".", 1)[-1] for context in store.get_contexts_by_type("node")}
+    states, node_of = {}, {}
+    for execution in executions:
+        node = next(nodes[c.id] for c in store.get_contexts_by_execution(execution.id) if c.id in nodes)
+        states[node] = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+        node_of[execution.id] = node
+    outputs = {}
+    for event in store.get_events_by_execution_ids(list(node_of)):
+        if event.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT):
+            key = event.path.steps[0].key
+            outputs[f"{node_of[event.execution_id]}/{key}"] = store.get_artifacts_by_id([event.artifact_id])[0].uri
+    return states, outputs
+
+
+def test_an_edited_preprocessing_fn_reaches_every_model_and_reruns_what_it_feeds(world):
+    """Issue 15: the Transform graph is the one source. Its module edited in a copy under the same import path
+    (resize and location encoding) reruns Transform and everything it feeds, and changes both Trainers' inputs,
+    the Evaluator's metrics and the served scores; the unedited rerun before it had all of them cached."""
+    import tensorflow_model_analysis as tfma
+    import tensorflow_transform as tft
+
+    from inatvision.components.geo_prior import presences
+    from inatvision.components.trainer import input_pipeline
+
+    summary, code = world["runs"]["edited_graph"]
+    assert code in (0, 3), summary.get("error")
+    rerun_states, rerun = _run_outputs(world["root"], world["runs"]["rerun"][0]["run_id"])
+    states, edited = _run_outputs(world["root"], summary["run_id"])
+    fed = ("Transform", "Trainer", "GeoTrainer", "ComposeServing", "Evaluator")
+    assert {node: rerun_states[node] for node in fed} == dict.fromkeys(fed, "CACHED"), rerun_states
+    assert {node: states[node] for node in fed} == dict.fromkeys(fed, "COMPLETE"), states
+    assert states["ExportExamples"] == states["StatisticsGen"] == "CACHED", states
+
+    test_files = [os.path.join(edited["ExportExamples/examples"], "Split-test", "*")]
+    graphs = [tft.TFTransformOutput(outputs["Transform/transform_graph"]) for outputs in (rerun, edited)]
+    image_size = world["runs"]["rerun"][0]["config"]["trainer"]["image_size"]
+    images = [next(iter(input_pipeline.vision_dataset(test_files, graph, summary["num_classes"], image_size, 16,
+                                                      training=False)))[0].numpy() for graph in graphs]
+    assert np.abs(images[0] - images[1]).max() > 0  # the vision Trainer's evaluation inputs
+    locations = [presences.read_locations(test_files, graph) for graph in graphs]
+    np.testing.assert_array_equal(locations[0].has_location, locations[1].has_location)
+    located = locations[0].has_location
+    assert located.any()
+    assert np.abs(locations[0].location_encoding[located] - locations[1].location_encoding[located]).max() > 0.1
+
+    metrics = [[str(row) for row in tfma.load_metrics(outputs["Evaluator/evaluation"])] for outputs in (rerun, edited)]
+    assert metrics[0] != metrics[1]  # the Evaluator's metrics
+    records = tf.constant(_first_run_test_split(world)[:16])
+    served = [tf.saved_model.load(os.path.join(outputs["ComposeServing/model"], "Format-Serving"))
+              .signatures["serving_examples"](examples=records)["probabilities"].numpy() for outputs in (rerun, edited)]
+    assert np.abs(served[0] - served[1]).max() > 1e-3  # the served scores
 
 
 def test_missing_export_is_an_input_error(tmp_path):
@@ -170,11 +270,12 @@ def test_first_release_ships_the_location_prior_and_the_gate_compares_it(world):
     assert "Location prior" in open(os.path.join(release, "gate_report.html")).read()
 
 
-def _first_run_test_split(world):
-    """Location features of the first run's test examples (its ExportExamples ran first: the lowest id)."""
+def _first_run_test_split(world) -> list[bytes]:
+    """The first run's serialized test examples (its ExportExamples ran first: the lowest id)."""
     examples = os.path.join(world["root"], "artifacts", "ExportExamples", "examples")
     first = min(os.listdir(examples), key=int)
-    return presences.read_locations([os.path.join(examples, first, "Split-test", "*")])
+    files = tf.data.Dataset.list_files(os.path.join(examples, first, "Split-test", "*"), shuffle=False)
+    return list(files.interleave(read_shard).as_numpy_iterator())
 
 
 def test_the_location_prior_raises_test_top1(world):
@@ -191,19 +292,19 @@ def test_the_location_prior_raises_test_top1(world):
     gate = json.load(open(summary["reports"]["gate_report_json"]))["geo_prior"]
     assert gate["n_located"] > 0 and gate["prior_top1"] >= gate["vision_top1"], gate
 
-    test = _first_run_test_split(world)
-    located = np.isfinite(test.latitude) & np.isfinite(test.longitude)
+    records = tf.constant(_first_run_test_split(world))
+    labels = tf.io.parse_example(records, {features.LABEL: tf.io.FixedLenFeature([], tf.int64)})[features.LABEL]
+    geo = tf.saved_model.load(os.path.join(_first_release(world), "geo")).signatures["serving_examples"]
+    served = geo(examples=records)  # the Transform graph's location features, as in training
+    geo_scores, located = served["geo_scores"].numpy(), served[features.HAS_LOCATION].numpy()
+    test_label = labels.numpy()
     assert located.sum() >= 10
-    geo = tf.saved_model.load(os.path.join(_first_release(world), "geo")).signatures["serving_default"]
-    geo_scores = geo(latitude=tf.constant(np.where(located, test.latitude, 0), tf.float32),
-                     longitude=tf.constant(np.where(located, test.longitude, 0), tf.float32),
-                     day_of_year=tf.constant(test.day_of_year))["geo_scores"].numpy()
     classes = geo_scores.shape[1]
     unsure = np.full(geo_scores.shape, 1 / classes, np.float32)
     with_prior = scoring.combine(unsure, geo_scores, located).numpy()
-    top1 = np.mean(with_prior.argmax(axis=1)[located] == test.label[located])
+    top1 = np.mean(with_prior.argmax(axis=1)[located] == test_label[located])
     assert top1 >= 0.75, (top1, classes)
-    other_taxa = geo_scores[located][np.arange(classes)[None, :] != test.label[located][:, None]]
+    other_taxa = geo_scores[located][np.arange(classes)[None, :] != test_label[located][:, None]]
     assert np.median(other_taxa) < 0.5, np.median(other_taxa)  # not saturated: other taxa score low here
     np.testing.assert_array_equal(scoring.combine(unsure, geo_scores, ~located).numpy(), unsure)  # no location
 
@@ -221,13 +322,12 @@ def test_served_model_without_a_location_equals_vision_alone(world, served):
 def test_the_exported_vision_model_scores_like_its_best_epoch(world):
     """The exported weights (best epoch, then precise BatchNorm statistics) keep the eval accuracy training
     saw: unshuffled calibration batches once cut a demo model's test top-1 from 0.89 to 0.36."""
-    summaries = [json.load(open(path)) for path in glob.glob(
-        os.path.join(world["root"], "artifacts", "Trainer", "model_run", "*", "training_summary.json"))]
-    trained = [s for s in summaries if s.get("epochs_run")]
-    assert len(trained) == 1 and trained[0]["precise_batchnorm_batches"] > 0, summaries
     summary, _ = world["runs"]["first"]
+    _, outputs = _run_outputs(world["root"], summary["run_id"])
+    trained = json.load(open(os.path.join(outputs["Trainer/model_run"], "training_summary.json")))
+    assert trained.get("epochs_run") and trained["precise_batchnorm_batches"] > 0, trained
     vision_top1 = json.load(open(summary["reports"]["gate_report_json"]))["geo_prior"]["vision_top1"]
-    assert vision_top1 >= trained[0]["best_val_top1"] - 0.25, (vision_top1, trained[0]["best_val_top1"])
+    assert vision_top1 >= trained["best_val_top1"] - 0.25, (vision_top1, trained["best_val_top1"])
 
 
 def test_predict_on_the_first_release(world, shared_data):

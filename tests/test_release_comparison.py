@@ -15,6 +15,7 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 import tf_keras as keras
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.types import artifact_utils, standard_artifacts
@@ -48,11 +49,11 @@ BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
 
 
 def nearest_colour_classifier(taxa) -> keras.Model:
-    """uint8 photos to one class per taxon, in the given order: the nearest colour (squared distance of the
+    """Photos (pixel levels) to one class per taxon, in the given order: the nearest colour (squared distance of the
     photo's mean colour) scores highest."""
     centroids = np.stack([np.array(COLOUR_OF[taxon], np.float32) / 255.0 for taxon in taxa], axis=1)  # [3, classes]
     sharpness = 20.0
-    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=tf.uint8)
+    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=tf.float32)
     x = keras.layers.Rescaling(1 / 255.0)(images)
     x = keras.layers.GlobalAveragePooling2D()(x)
     probabilities = keras.layers.Dense(len(taxa), activation="softmax", name="probabilities")(x)
@@ -105,8 +106,10 @@ def export_serving(model, taxa, folder) -> str:
     taxonomy = os.path.join(folder, "taxonomy.csv")
     examples_factory.write_taxonomy(taxonomy, taxa)
     vision_dir, serving_dir = os.path.join(folder, "vision"), os.path.join(folder, "serving")
-    vision_export.export_classifier(model, vision_dir, taxonomy, IMAGE_SIZE, top_k=10)
-    compose.compose_serving(vision_dir, None, taxonomy, serving_dir)
+    graph_dir = examples_factory.transform_graph_of_taxa(folder, taxa, IMAGE_SIZE)
+    vision_export.export_classifier(model, vision_dir, taxonomy, tft.TFTransformOutput(graph_dir), IMAGE_SIZE,
+                                    top_k=10)
+    compose.compose_serving(vision_dir, None, taxonomy, graph_dir, serving_dir)
     return folder
 
 

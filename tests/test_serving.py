@@ -14,6 +14,7 @@ import types
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 import tf_keras as keras
 from click.testing import CliRunner
 
@@ -45,8 +46,8 @@ LONGITUDES = np.array([10.0, 140.0, -70.0, 0.0, np.nan, 179.5], np.float32)
 
 
 def colour_classifier() -> keras.Model:
-    """uint8 photos to 3 classes by mean colour: red, green, blue."""
-    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=tf.uint8)
+    """Photos (pixel levels, as the Transform graph gives them) to 3 classes by mean colour: red, green, blue."""
+    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=tf.float32)
     x = keras.layers.Rescaling(1 / 255.0)(images)
     x = keras.layers.GlobalAveragePooling2D()(x)
     probabilities = keras.layers.Dense(3, activation="softmax", name="probabilities")(x)
@@ -61,15 +62,18 @@ def models(tmp_path_factory):
     taxonomy = os.path.join(tmp, "taxonomy.csv")
     examples_factory.write_taxonomy(taxonomy, LEAVES, genus_id=GENUS)
     vision_dir, geo_dir, no_geo_dir = (os.path.join(tmp, name) for name in ("vision", "geo", "no-geo"))
-    vision_export.export_classifier(colour_classifier(), vision_dir, taxonomy, IMAGE_SIZE, top_k=10)
+    graph_dir = examples_factory.transform_graph_of_taxa(tmp, LEAVES, IMAGE_SIZE)
+    graph = tft.TFTransformOutput(graph_dir)
+    vision_export.export_classifier(colour_classifier(), vision_dir, taxonomy, graph, IMAGE_SIZE, top_k=10)
     keras.utils.set_random_seed(1)
     network = geo_model.build_geo_network(len(LEAVES), GeoConfig(hidden_units=16, residual_blocks=1))
-    geo_export.export_geo_prior(network, geo_dir, taxonomy, LEAVES, THRESHOLDS, PRESENCES, use_date=False)
+    geo_export.export_geo_prior(network, geo_dir, taxonomy, graph, LEAVES, THRESHOLDS, PRESENCES, use_date=False)
     geo_export.write_no_locations_marker(no_geo_dir, "No training example has coordinates; no geo prior was trained.")
     composed, vision_only = os.path.join(tmp, "composed"), os.path.join(tmp, "vision-only")
-    info = compose.compose_serving(vision_dir, geo_dir, taxonomy, composed, 0.005)
-    vision_only_info = compose.compose_serving(vision_dir, no_geo_dir, taxonomy, vision_only, 0.005)
+    info = compose.compose_serving(vision_dir, geo_dir, taxonomy, graph_dir, composed, 0.005)
+    vision_only_info = compose.compose_serving(vision_dir, no_geo_dir, taxonomy, graph_dir, vision_only, 0.005)
     return {"tmp": tmp, "taxonomy": taxonomy, "vision": vision_dir, "geo": geo_dir, "composed": composed,
+            "transform_graph": graph_dir,
             "vision_only": vision_only, "info": info, "vision_only_info": vision_only_info,
             "tree": read_taxonomy(taxonomy)}
 
@@ -217,7 +221,7 @@ def test_geo_leaves_must_match_the_vision_leaves(models, tmp_path):
     other = str(tmp_path / "taxonomy.csv")
     examples_factory.write_taxonomy(other, [101, 102, 104])
     with pytest.raises(ValueError, match="not the vision model's leaves"):
-        compose.compose_serving(models["vision"], models["geo"], other, str(tmp_path / "out"))
+        compose.compose_serving(models["vision"], models["geo"], other, models["transform_graph"], str(tmp_path / "out"))
 
 
 # The gate: vision alone against vision with the prior, on test examples with coordinates.
@@ -248,11 +252,9 @@ def test_the_prior_check_blocks_any_top1_loss_on_examples_with_coordinates():
 
 
 def test_outcome_rows_carry_the_vision_rank_and_location_into_the_gate():
-    assert taxon_metrics.located(45.0, 10.0) and not taxon_metrics.located(None, 10.0)
-    assert not taxon_metrics.located(float("nan"), 1.0) and not taxon_metrics.located(91.0, 0.0)
     served = {"top_taxon_ids": np.array([[101, 102]]), "vision_top_taxon_ids": np.array([[102, 101]])}
     missed = {"top_taxon_ids": np.array([[101, 103]]), "vision_top_taxon_ids": np.array([[101, 103]])}
-    value = count_outcomes([outcome_element(101, served, lat=45.0, lng=10.0)] * 3 + [outcome_element(102, missed)] * 2)
+    value = count_outcomes([outcome_element(101, served, located=True)] * 3 + [outcome_element(102, missed)] * 2)
     key = taxon_outcomes.OutcomeKey
     assert taxon_outcomes.decode(value) == ([
         (key(101, "Plantae", "species", 60, candidate_rank=1, baseline_rank=-1, shared=False, vision_rank=2,
@@ -271,7 +273,7 @@ def test_outcome_rows_carry_the_baseline_vision_rank():
     baseline = {"top_taxon_ids": np.array([[101]]), "vision_top_taxon_ids": np.array([[102, 101]])}  # with a prior
     missed = {"top_taxon_ids": np.array([[101, 103]]), "vision_top_taxon_ids": np.array([[101, 103]])}
     vision_only = {"top_taxon_ids": np.array([[101, 103, 102]])}  # no vision output: its served rank is its vision rank
-    value = count_outcomes([outcome_element(101, candidate, baseline, lat=45.0, lng=10.0)] * 3
+    value = count_outcomes([outcome_element(101, candidate, baseline, located=True)] * 3
                            + [outcome_element(102, missed, vision_only)] * 2, baseline_leaf_taxa={101, 102})
     taxa = {101: "a", 102: "b"}
 
@@ -287,12 +289,13 @@ def test_outcome_rows_carry_the_baseline_vision_rank():
     assert result.skipped_checks == []
 
 
-def outcome_element(taxon: int, candidate: dict, baseline: dict = None, lat=None, lng=None):
-    """An example as the TaxonOutcomes metric's combiner sees it: its slice features and each model's outputs."""
+def outcome_element(taxon: int, candidate: dict, baseline: dict = None, located=None):
+    """An example as the TaxonOutcomes metric's combiner sees it: its slice features and each model's outputs
+    (`located`: the candidate's `has_location` output; None: a vision-only model without that output)."""
     feats = {features.LEAF_TAXON_ID: np.array([taxon]), features.ICONIC_TAXON: np.array([b"Plantae"]),
              features.LEAF_RANK: np.array([b"species"]), features.LEAF_TRAIN_PHOTOS: np.array([60])}
-    if lat is not None:
-        feats.update({features.LATITUDE: np.array([lat], np.float32), features.LONGITUDE: np.array([lng], np.float32)})
+    if located is not None:
+        candidate = {**candidate, taxon_metrics.HAS_LOCATION: np.array([located])}
     predictions = {"candidate": candidate, **({"baseline": baseline} if baseline else {})}
     return types.SimpleNamespace(features=feats, predictions=predictions)
 

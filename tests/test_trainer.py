@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 import tf_keras as keras
 
 from inatvision.components.trainer import export, input_pipeline, model as classifier, run
@@ -20,9 +21,11 @@ def tiny_config(**trainer):
     return config
 
 
-def fn_args(tmp: str, config, files, taxonomy, warm_start_model=None):
+def fn_args(tmp: str, config, files, taxonomy, warm_start_model=None, transform_graph=None):
+    transform_graph = transform_graph or examples_factory.write_transform_graph(
+        tmp, files["train"], config.trainer.image_size)
     return SimpleNamespace(
-        train_files=[files["train"]], eval_files=[files["eval"]],
+        train_files=[files["train"]], eval_files=[files["eval"]], transform_graph_path=transform_graph,
         serving_model_dir=os.path.join(tmp, "serving"), model_run_dir=os.path.join(tmp, "run"),
         custom_config={"config": config.to_json(), "taxonomy_path": taxonomy, "state_root": os.path.join(tmp, "state"),
                        "warm_start_model": warm_start_model})
@@ -43,8 +46,9 @@ def trained(tmp_path_factory):
 def test_served_scores_equal_the_evaluation_path(trained):
     """The SavedModel alone reproduces the Trainer's evaluation path within 1e-5 (float32)."""
     keras_model = export.load_keras_classifier(trained.args.serving_model_dir)
-    dataset = input_pipeline.vision_dataset([trained.files["eval"]], len(LEAVES), trained.config.trainer.image_size,
-                                            batch_size=4, training=False)
+    dataset = input_pipeline.vision_dataset([trained.files["eval"]],
+                                            tft.TFTransformOutput(trained.args.transform_graph_path), len(LEAVES),
+                                            trained.config.trainer.image_size, batch_size=4, training=False)
     expected = np.concatenate([keras_model(images, training=False).numpy() for images, _ in dataset])
 
     loaded = tf.saved_model.load(trained.args.serving_model_dir)

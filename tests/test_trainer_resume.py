@@ -28,6 +28,8 @@ def test_killed_training_resumes_from_the_last_epoch(tmp_path):
                                    "trainer.precise_batchnorm_batches=0"])
     state_root = str(tmp_path / "state")
     args = {"train_files": [files["train"]], "eval_files": [files["eval"]],
+            "transform_graph_path": examples_factory.write_transform_graph(
+                str(tmp_path), files["train"], config.trainer.image_size),
             "serving_model_dir": str(tmp_path / "serving"), "model_run_dir": str(tmp_path / "run"),
             "custom_config": {"config": config.to_json(), "taxonomy_path": taxonomy, "state_root": state_root}}
     args_file = tmp_path / "args.json"

@@ -26,7 +26,6 @@ from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.utils import model_util
 
 from inatvision import features
-from inatvision.location import has_location
 from inatvision.taxon_outcomes import NO_BASELINE_RANK, OutcomeKey, encode
 
 METRIC_NAME = "taxon_outcomes"
@@ -34,19 +33,12 @@ TOP_TAXON_IDS = "top_taxon_ids"
 VISION_TOP_TAXON_IDS = "vision_top_taxon_ids"
 HAS_LOCATION = "has_location"  # the served model's decision (inatvision/location.py's rule)
 SLICE_FEATURES = [features.LEAF_TAXON_ID, features.ICONIC_TAXON, features.LEAF_RANK, features.LEAF_TRAIN_PHOTOS]
-LOCATION_FEATURES = [features.LATITUDE, features.LONGITUDE]
 
 
 def rank_of(taxon_id: int, top_taxon_ids: np.ndarray) -> int:
     """1-based rank of the taxon among the predictions, 0 when absent."""
     hits = np.flatnonzero(np.asarray(top_taxon_ids).ravel() == taxon_id)
     return int(hits[0]) + 1 if hits.size else 0
-
-
-def located(latitude, longitude) -> bool:
-    """The coordinates alone by the one rule (inatvision/location.py): how the example counts for a model
-    without a `has_location` output; the served model's own output, which also weighs the accuracy, wins."""
-    return bool(has_location(latitude, longitude))
 
 
 class TaxonOutcomes(metric_types.Metric):
@@ -72,7 +64,7 @@ def _computations(name, eval_config, model_names, baseline_leaf_taxa=(), output_
         key = metric_types.MetricKey(name=name, model_name=model_name)
         computations.append(metric_types.MetricComputation(
             keys=[key],
-            preprocessors=[metric_types.FeaturePreprocessor(feature_keys=SLICE_FEATURES + LOCATION_FEATURES)],
+            preprocessors=[metric_types.FeaturePreprocessor(feature_keys=SLICE_FEATURES)],
             combiner=_OutcomeCombiner(key, model_name, baseline_name, frozenset(baseline_leaf_taxa))))
     return computations
 
@@ -119,18 +111,17 @@ class _OutcomeCombiner(beam.CombineFn):
             leaf_train_photos=int(_first(feats.get(features.LEAF_TRAIN_PHOTOS), 0)),
             candidate_rank=candidate_rank, baseline_rank=baseline_rank,
             shared=bool(self._baseline_name) and taxon in self._baseline_leaf_taxa, vision_rank=vision_rank,
-            has_location=self._located(element.predictions, feats),
+            has_location=self._located(element.predictions),
             baseline_vision_rank=baseline_vision_rank)] += 1
         if candidate_rank != 1:
             confusions[(taxon, int(candidate_top.ravel()[0]))] += 1
         return accumulator
 
-    def _located(self, predictions, feats) -> bool:
-        """Whether the candidate used the example's location: its `has_location` output (ComposeServing's)."""
+    def _located(self, predictions) -> bool:
+        """Whether the candidate used the example's location: its `has_location` output (ComposeServing's, the
+        Transform graph's rule); a model without that output is vision-only and used none."""
         decided = _top_taxon_ids(predictions, self._model_name, HAS_LOCATION)
-        if decided is not None:
-            return bool(decided.ravel()[0])
-        return located(_first(feats.get(features.LATITUDE)), _first(feats.get(features.LONGITUDE)))
+        return decided is not None and bool(decided.ravel()[0])
 
     @staticmethod
     def _ranks(taxon: int, top_taxon_ids: np.ndarray, predictions, model_name: str) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Network inputs from coordinates and dates: the one definition used by Transform, the geo trainer and serving.
+"""Location and date encodings (applied by the Transform graph only) and the geo network's input built from them.
 
 A location becomes sin/cos of pi*longitude/180 and pi*latitude/90 (Mac Aodha et al. 2019), so that
 longitude wraps around at the antimeridian. A day of year becomes sin/cos of its angle on the year; an
@@ -30,12 +30,12 @@ def encode_date(day_of_year) -> tf.Tensor:
     return tf.stack([tf.sin(angle), tf.cos(angle)], axis=-1) * known[..., None]
 
 
-def geo_inputs(latitude, longitude, day_of_year, use_date: bool) -> tf.Tensor:
-    """The geo network's input: the location encoding, followed by the date encoding when `use_date`."""
-    location = encode_location(latitude, longitude)
+def network_input(location_encoding, date_encoding, use_date: bool) -> tf.Tensor:
+    """The geo network's input from the Transform graph's features: the location encoding, followed by the
+    date encoding when `use_date`."""
     if not use_date:
-        return location
-    return tf.concat([location, encode_date(day_of_year)], axis=-1)
+        return tf.convert_to_tensor(location_encoding)
+    return tf.concat([location_encoding, date_encoding], axis=-1)
 
 
 def input_size(use_date: bool) -> int:

@@ -7,11 +7,12 @@ other leaf at that place, and a random location drawn uniformly on the sphere is
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import tensorflow as tf
 import tf_keras as keras
 
-from inatvision.components.geo_prior.encoding import LOCATION_SIZE, encode_location, input_size
+from inatvision.components.geo_prior.encoding import LOCATION_SIZE, input_size
 from inatvision.config import GeoConfig
 
 DROPOUT_RATE = 0.5  # the paper's residual blocks
@@ -55,13 +56,16 @@ def full_assume_negative_loss(logits, background_logits, labels, positive_weight
 class PresenceOnlyModel(keras.Model):
     """Trains `network` with the full-assume-negative loss; calling it gives per-leaf scores in [0, 1].
 
-    Each batch draws one background location per observation; it shares the observation's date inputs,
-    so with `use_date` the date alone cannot tell observations from background.
+    Each batch draws one background location per observation, encoded by `encode_locations` (latitude,
+    longitude -> location encoding: the Transform graph's, see run.py); it shares the observation's date
+    inputs, so with `use_date` the date alone cannot tell observations from background.
     """
 
-    def __init__(self, network: keras.Model, positive_weight: float, **kwargs):
+    def __init__(self, network: keras.Model, positive_weight: float,
+                 encode_locations: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], **kwargs):
         super().__init__(**kwargs)
         self.network = network
+        self.encode_locations = encode_locations
         self.positive_weight = positive_weight
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
@@ -76,7 +80,7 @@ class PresenceOnlyModel(keras.Model):
     def train_step(self, data):               # the Keras optimizer code it calls takes about a minute
         inputs, labels = data
         latitude, longitude = random_locations(tf.shape(inputs)[0])
-        background = tf.concat([encode_location(latitude, longitude), inputs[:, LOCATION_SIZE:]], axis=-1)
+        background = tf.concat([self.encode_locations(latitude, longitude), inputs[:, LOCATION_SIZE:]], axis=-1)
         with tf.GradientTape() as tape:
             loss = full_assume_negative_loss(self.network(inputs, training=True),
                                              self.network(background, training=True),
@@ -86,9 +90,11 @@ class PresenceOnlyModel(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
 
-def build_presence_model(num_classes: int, config: GeoConfig) -> PresenceOnlyModel:
+def build_presence_model(num_classes: int, config: GeoConfig,
+                         encode_locations: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]) -> PresenceOnlyModel:
     """The network wrapped for training (positive weight: `config.effective_positive_weight`), compiled with
     Adam at `config.learning_rate`."""
-    model = PresenceOnlyModel(build_geo_network(num_classes, config), config.effective_positive_weight(num_classes))
+    model = PresenceOnlyModel(build_geo_network(num_classes, config), config.effective_positive_weight(num_classes),
+                              encode_locations)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     return model

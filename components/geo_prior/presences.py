@@ -1,8 +1,8 @@
-"""Training locations from the Examples: only the small numeric features are read, never the photos.
+"""Training locations from the Examples, through the Transform graph: only the small features are read.
 
 A presence is one observation (not one photo: an observation's photos share its place) of a leaf at a place
-that has a location by the one rule (inatvision/location.py, docs/data.md): coordinates finite and in range,
-positional accuracy absent or at most the configured limit.
+that has a location by the Transform graph's `has_location` (the one rule, docs/data.md): coordinates
+finite and in range, positional accuracy absent or at most the configured limit.
 """
 from __future__ import annotations
 
@@ -10,32 +10,28 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_transform as tft
 
 from inatvision import features
 from inatvision.components.example_files import read_shard
-from inatvision.location import has_location
+from inatvision.components.transform import raw_inputs
 
 READ_BATCH = 4096
-UNKNOWN = float("nan")
-
-LOCATION_FEATURES = {
-    features.LATITUDE: tf.io.FixedLenFeature([], tf.float32, default_value=UNKNOWN),
-    features.LONGITUDE: tf.io.FixedLenFeature([], tf.float32, default_value=UNKNOWN),
-    features.POSITIONAL_ACCURACY: tf.io.FixedLenFeature([], tf.float32, default_value=UNKNOWN),
-    features.DAY_OF_YEAR: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-    features.LABEL: tf.io.FixedLenFeature([], tf.int64),
-    features.OBSERVATION_UUID: tf.io.FixedLenFeature([], tf.string),
-}
+OBSERVATION_KEY = "observation_key"
+COLUMNS = (features.LOCATION_ENCODING, features.DATE_ENCODING, features.HAS_LOCATION, features.HAS_COORDINATES,
+           features.LABEL, OBSERVATION_KEY)
+EMPTY_SHAPES = {features.LOCATION_ENCODING: [4], features.DATE_ENCODING: [2]}  # the others are [n]
+EMPTY_TYPES = {features.LABEL: np.int64, OBSERVATION_KEY: np.int64}  # the others are float32
 
 
 @dataclass
 class Locations:
-    """One row per example (or per presence once selected); NaN marks an unknown value."""
+    """One row per example (or per presence once selected), as the Transform graph gives them."""
 
-    latitude: np.ndarray  # float32
-    longitude: np.ndarray
-    positional_accuracy: np.ndarray
-    day_of_year: np.ndarray  # int64, 0 when unknown
+    location_encoding: np.ndarray  # float32 [n, 4]
+    date_encoding: np.ndarray  # float32 [n, 2]
+    has_location: np.ndarray  # bool [n]: usable by the one rule
+    has_coordinates: np.ndarray  # bool [n]: the coordinates alone are usable
     label: np.ndarray  # int64 leaf_class_id
     observation_key: np.ndarray  # int64 hash of the observation uuid
 
@@ -46,44 +42,43 @@ class Locations:
         return Locations(*(getattr(self, name)[keep] for name in self.__dataclass_fields__))
 
 
-def read_locations(file_patterns: list[str]) -> Locations:
-    """Every example's location features from the TFRecord shards."""
+def read_locations(file_patterns: list[str], transform_output: tft.TFTransformOutput) -> Locations:
+    """Every example's transformed location features and label from the TFRecord shards (never the photos)."""
+    spec = raw_inputs.feature_spec(transform_output, exclude=[features.IMAGE])
+    transform = transform_output.transform_features_layer()
+
+    def transformed(records):
+        raw = raw_inputs.parse_examples(records, spec)
+        outputs = transform(raw)
+        key = tf.strings.to_hash_bucket_fast(tf.reshape(raw[features.OBSERVATION_UUID], [-1]), 2 ** 62)
+        return {name: outputs[name] for name in COLUMNS[:-1]} | {OBSERVATION_KEY: key}
+
     files = tf.data.Dataset.list_files(file_patterns, shuffle=False)
     batches = (files.interleave(read_shard, num_parallel_calls=tf.data.AUTOTUNE)
                .batch(READ_BATCH)
-               .map(lambda records: tf.io.parse_example(records, LOCATION_FEATURES),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-               .map(_with_observation_key))
-    columns: dict[str, list[np.ndarray]] = {}
+               .map(transformed, num_parallel_calls=tf.data.AUTOTUNE))
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in COLUMNS}
     for batch in batches.as_numpy_iterator():
         for name, values in batch.items():
-            columns.setdefault(name, []).append(values)
-    empty = {name: np.zeros([0], np.float32 if spec.dtype == tf.float32 else np.int64)
-             for name, spec in LOCATION_FEATURES.items()}
-    merged = {name: np.concatenate(columns[name]) if name in columns else empty[name] for name in empty}
-    return Locations(merged[features.LATITUDE], merged[features.LONGITUDE],
-                     merged[features.POSITIONAL_ACCURACY], merged[features.DAY_OF_YEAR],
-                     merged[features.LABEL], merged[features.OBSERVATION_UUID])
+            columns[name].append(values)
+    merged = {name: np.concatenate(values) if values else
+              np.zeros([0] + EMPTY_SHAPES.get(name, []), EMPTY_TYPES.get(name, np.float32))
+              for name, values in columns.items()}
+    return Locations(merged[features.LOCATION_ENCODING], merged[features.DATE_ENCODING],
+                     merged[features.HAS_LOCATION] > 0.5, merged[features.HAS_COORDINATES] > 0.5,
+                     merged[features.LABEL], merged[OBSERVATION_KEY])
 
 
-def _with_observation_key(parsed: dict) -> dict:
-    """Replaces the uuid strings by int64 hashes, so millions of observations fit in memory."""
-    key = tf.strings.to_hash_bucket_fast(parsed[features.OBSERVATION_UUID], 2 ** 62)
-    return {**parsed, features.OBSERVATION_UUID: key}
-
-
-def select_presences(locations: Locations, max_positional_accuracy_m: float) -> tuple[Locations, dict]:
-    """Presences (first photo of each observation with usable coordinates) and counts for the summary."""
-    located = has_location(locations.latitude, locations.longitude)
-    usable = has_location(locations.latitude, locations.longitude, locations.positional_accuracy,
-                          max_positional_accuracy_m)
+def select_presences(locations: Locations) -> tuple[Locations, dict]:
+    """Presences (first photo of each observation with a usable location) and counts for the summary."""
     _, first = np.unique(locations.observation_key, return_index=True)
     first_photo = np.zeros(len(locations), bool)
     first_photo[first] = True
+    usable = locations.has_location
     counts = {
         "examples": len(locations),
-        "without_location": int((~located).sum()),
-        "excluded_by_accuracy": int((located & ~usable).sum()),
+        "without_location": int((~locations.has_coordinates).sum()),
+        "excluded_by_accuracy": int((locations.has_coordinates & ~usable).sum()),
         "repeated_photos_of_an_observation": int((usable & ~first_photo).sum()),
         "presences": int((usable & first_photo).sum()),
     }

@@ -1,6 +1,7 @@
 """The geo Trainer's `run_fn`: the location prior trained on the train split's presences, exported for serving.
 
-Same `fn_args` as the vision Trainer (custom_config holds "config" JSON and "taxonomy_path"). Without any
+Same `fn_args` as the vision Trainer (custom_config holds "config" JSON and "taxonomy_path"); the locations come
+through the Transform graph (`fn_args.transform_graph_path`). Without any
 usable coordinates it writes a NO_LOCATIONS marker instead of a model and the release stays vision-only.
 """
 from __future__ import annotations
@@ -12,11 +13,14 @@ import os
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_transform as tft
 import tf_keras as keras
 
+from inatvision import features
 from inatvision.components.geo_prior import export, presences as presence_data
 from inatvision.components.keras_progress import EpochProgress
-from inatvision.components.geo_prior.encoding import geo_inputs
+from inatvision.components.transform import raw_inputs
+from inatvision.components.geo_prior.encoding import network_input
 from inatvision.components.geo_prior.model import build_presence_model
 from inatvision.taxonomy import read_taxonomy
 from inatvision.config import Config, GeoConfig
@@ -31,8 +35,8 @@ def run_fn(fn_args) -> None:
     geo = config.geo
     tree = read_taxonomy(custom["taxonomy_path"])
     taxon_ids, num_classes = tree.leaf_taxon_ids, tree.num_classes
-    train, counts = presence_data.select_presences(
-        presence_data.read_locations(fn_args.train_files), geo.max_positional_accuracy_m)
+    transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    train, counts = presence_data.select_presences(presence_data.read_locations(fn_args.train_files, transform_output))
     summary = {"train": counts, "max_positional_accuracy_m": geo.max_positional_accuracy_m,
                "num_classes": num_classes}
     if len(train) == 0:
@@ -45,14 +49,14 @@ def run_fn(fn_args) -> None:
         return
 
     keras.utils.set_random_seed(config.export.seed)  # initialization, shuffling and background draws
-    model, history = _train(train, num_classes, geo)
+    model, history = _train(train, num_classes, geo, _location_encoder(transform_output))
     own_scores = _scores(model, train, geo)[np.arange(len(train)), train.label]
     thresholds, presence_counts = presence_data.presence_thresholds(
         own_scores, train.label, num_classes, geo.threshold_percentile)
     evaluation, eval_counts = presence_data.select_presences(
-        presence_data.read_locations(fn_args.eval_files), geo.max_positional_accuracy_m)
-    export.export_geo_prior(model.network, fn_args.serving_model_dir, custom["taxonomy_path"], taxon_ids,
-                            thresholds, presence_counts, geo.use_date)
+        presence_data.read_locations(fn_args.eval_files, transform_output))
+    export.export_geo_prior(model.network, fn_args.serving_model_dir, custom["taxonomy_path"], transform_output,
+                            taxon_ids, thresholds, presence_counts, geo.use_date)
     summary.update(
         status="trained", eval=eval_counts, epochs=geo.epochs, final_loss=history[-1] if history else None,
         positive_weight=geo.effective_positive_weight(num_classes),
@@ -63,16 +67,27 @@ def run_fn(fn_args) -> None:
 
 
 def _inputs(locations: presence_data.Locations, geo: GeoConfig) -> tf.Tensor:
-    return geo_inputs(locations.latitude, locations.longitude, locations.day_of_year, geo.use_date)
+    return network_input(locations.location_encoding, locations.date_encoding, geo.use_date)
 
 
-def _train(train: presence_data.Locations, num_classes: int, geo: GeoConfig):
+def _location_encoder(transform_output: tft.TFTransformOutput):
+    """(latitude, longitude) -> the Transform graph's location encoding, for the background locations."""
+    transform = transform_output.transform_features_layer()
+
+    def encode(latitude, longitude):
+        raw = raw_inputs.location_features(latitude, longitude, tf.zeros_like(latitude, tf.int64))
+        return transform(raw)[features.LOCATION_ENCODING]
+
+    return encode
+
+
+def _train(train: presence_data.Locations, num_classes: int, geo: GeoConfig, encode_locations):
     """`geo.epochs` shuffled passes over the presences; returns the model and the loss per epoch."""
     dataset = (tf.data.Dataset.from_tensor_slices((_inputs(train, geo), train.label))
                .shuffle(len(train), reshuffle_each_iteration=True)
                .batch(geo.batch_size)
                .prefetch(tf.data.AUTOTUNE))
-    model = build_presence_model(num_classes, geo)
+    model = build_presence_model(num_classes, geo, encode_locations)
     if geo.epochs == 0:
         return model, []
     logging.info("Geo prior: %d presences, %d steps per epoch", len(train), math.ceil(len(train) / geo.batch_size))

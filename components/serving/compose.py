@@ -1,16 +1,18 @@
 """ComposeServing: the release's `serving/` SavedModel, the vision classifier with the location prior.
 
-It runs after both Trainers and calls their SavedModels' own functions (loaded with `tf.saved_model.load`, so
-what is served is what each Trainer exported), then combines them with `components.geo_prior.scoring`, the
-library the CLI and the tests use too:
+It runs after both Trainers. It applies the Transform graph's layer once to the raw inputs and calls the
+Trainers' SavedModels' own functions on its features (loaded with `tf.saved_model.load`, so what is served is
+what each Trainer exported: the vision model's `classify`, the geo model's `score`), then combines them with
+`components.geo_prior.scoring`, the library the CLI and the tests use too:
 
 - `serving_default(image_bytes, latitude, longitude, day_of_year)`: NaN latitude or longitude (or a value out
   of range) means no location; day 0 means an unknown date. There is no accuracy input: it counts as absent.
 - `serving_examples(examples)`: serialized tf.Examples; the photo and `latitude`, `longitude`,
   `positional_accuracy`, `day_of_year` are read from them (absent: unknown). TFMA evaluates this signature.
 
-Whether an input has a location is the one rule of inatvision/location.py (docs/data.md), with the run's
-`geo.max_positional_accuracy_m`; the `has_location` output (bool [b]) says what the model decided.
+Whether an input has a location is the Transform graph's `has_location` (the one rule of inatvision/location.py,
+docs/data.md, with the run's `geo.max_positional_accuracy_m`); the `has_location` output (bool [b]) says what
+the model decided.
 
 Both return `probabilities` (combined: `vision x max(geo, min_score)`, renormalized; the vision scores where
 there is no location), `vision_probabilities`, `top_scores`, `top_class_ids`, `top_taxon_ids`, `top_names`
@@ -30,9 +32,10 @@ import os
 from typing import Optional
 
 import tensorflow as tf
+import tensorflow_transform as tft
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.types.standard_artifacts import Model
+from tfx.types.standard_artifacts import Model, TransformGraph
 from tfx.utils import path_utils
 
 from inatvision import features
@@ -40,8 +43,8 @@ from inatvision.artifacts import Taxonomy
 from inatvision.components.geo_prior import export as geo_export, scoring
 from inatvision.components.serving.info import GEO_DISABLED, GEO_NONE, GEO_TRAINED, write_serving_info
 from inatvision.taxonomy import MODEL_TAXONOMY_FILE, TAXONOMY_FILE, TaxonTree, read_taxonomy
+from inatvision.components.transform import raw_inputs
 from inatvision.config import GeoConfig, resolve_config
-from inatvision.location import has_location_tf
 
 THRESHOLDS_ASSET = "assets/thresholds.csv"
 DEFAULT_TOP_K = 10
@@ -52,27 +55,21 @@ PHOTO_SIGNATURE = [tf.TensorSpec([None], tf.string, name="image_bytes"),
                    tf.TensorSpec([None], tf.float32, name="longitude"),
                    tf.TensorSpec([None], tf.int64, name="day_of_year")]
 EXAMPLES_SIGNATURE = [tf.TensorSpec([None], tf.string, name="examples")]
-LOCATION_FEATURES = {
-    features.LATITUDE: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
-    features.LONGITUDE: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
-    features.POSITIONAL_ACCURACY: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan")),
-    features.DAY_OF_YEAR: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-}
 OUTPUT_KEYS = ("probabilities", "vision_probabilities", "top_scores", "top_class_ids", "top_taxon_ids", "top_names",
                "vision_top_taxon_ids", "nearby", "common_ancestor_taxon_id", "common_ancestor_name",
                "common_ancestor_score", "has_location")
 
 
 class ComposedServing(tf.Module):
-    """Calls the loaded vision (and geo) SavedModels and combines their scores with `scoring`."""
+    """Applies the Transform layer, calls the loaded vision (and geo) SavedModels, combines with `scoring`."""
 
-    def __init__(self, vision, geo, thresholds, tree: TaxonTree, leaf_taxon_ids: list[int],
-                 leaf_names: list[str], top_k: int, min_score: float,
-                 max_positional_accuracy_m: float = MAX_POSITIONAL_ACCURACY_M):
+    def __init__(self, vision, geo, thresholds, transform_output: tft.TFTransformOutput, tree: TaxonTree,
+                 leaf_taxon_ids: list[int], leaf_names: list[str], top_k: int, min_score: float):
         super().__init__()
-        self.max_positional_accuracy_m = float(max_positional_accuracy_m)
         self.vision = vision
         self.geo = geo
+        self.transform = transform_output.transform_features_layer()
+        self.serving_spec = raw_inputs.feature_spec(transform_output, raw_inputs.SERVING_FEATURES)
         self.tree = tree
         self.top_k = min(top_k, len(leaf_taxon_ids))
         self.min_score = float(min_score)
@@ -85,16 +82,17 @@ class ComposedServing(tf.Module):
         if geo is not None:
             self.thresholds = tf.Variable(tf.constant(thresholds, tf.float32), trainable=False, name="thresholds")
 
-    def _outputs(self, vision_outputs, latitude, longitude, day_of_year, positional_accuracy=None):
+    def _outputs(self, raw: dict) -> dict:
+        transformed = self.transform(raw)
+        vision_outputs = self.vision.classify(transformed[features.IMAGE_PIXELS])
         vision_probabilities = tf.cast(vision_outputs["probabilities"], tf.float32)
-        located = has_location_tf(latitude, longitude, positional_accuracy, self.max_positional_accuracy_m)
+        located = transformed[features.HAS_LOCATION] > 0.5
         if self.geo is None:
             combined = vision_probabilities
             nearby_all = tf.zeros_like(vision_probabilities, tf.bool)
         else:
-            zero = tf.zeros_like(latitude)  # no NaN reaches the geo network
-            geo_scores = self.geo.serve(tf.where(located, latitude, zero), tf.where(located, longitude, zero),
-                                        day_of_year)["geo_scores"]
+            geo_scores = self.geo.score(transformed[features.LOCATION_ENCODING],
+                                        transformed[features.DATE_ENCODING])["geo_scores"]
             combined = scoring.combine(vision_probabilities, geo_scores, located, self.min_score)
             nearby_all = scoring.expected_nearby(geo_scores, self.thresholds) & located[:, None]
         scores, classes = tf.math.top_k(combined, k=self.top_k)
@@ -119,14 +117,12 @@ class ComposedServing(tf.Module):
 
     @tf.function(input_signature=PHOTO_SIGNATURE)
     def serve_photos(self, image_bytes, latitude, longitude, day_of_year):
-        return self._outputs(self.vision.serve_photos(image_bytes), latitude, longitude, day_of_year)
+        return self._outputs({**raw_inputs.photo_features(image_bytes),
+                              **raw_inputs.location_features(latitude, longitude, day_of_year)})
 
     @tf.function(input_signature=EXAMPLES_SIGNATURE)
     def serve_examples(self, examples):
-        parsed = tf.io.parse_example(examples, LOCATION_FEATURES)
-        return self._outputs(self.vision.serve_examples(examples), parsed[features.LATITUDE],
-                             parsed[features.LONGITUDE], parsed[features.DAY_OF_YEAR],
-                             parsed[features.POSITIONAL_ACCURACY])
+        return self._outputs(raw_inputs.parse_examples(examples, self.serving_spec))
 
 
 def geo_status(geo_dir: Optional[str]) -> tuple[str, str]:
@@ -148,12 +144,14 @@ def _vision_top_k(vision, num_classes: int) -> int:
         return min(DEFAULT_TOP_K, num_classes)
 
 
-def compose_serving(vision_dir: str, geo_dir: Optional[str], taxonomy_path: str, export_dir: str,
-                    min_score: float = scoring.MIN_GEO_SCORE,
+def compose_serving(vision_dir: str, geo_dir: Optional[str], taxonomy_path: str, transform_graph_dir: str,
+                    export_dir: str, min_score: float = scoring.MIN_GEO_SCORE,
                     max_positional_accuracy_m: float = MAX_POSITIONAL_ACCURACY_M) -> dict:
     """Writes the composed SavedModel to `export_dir`; returns what `assets/serving_info.json` holds.
 
     `geo_dir`: the geo Trainer's serving folder (a model, or the NO_LOCATIONS marker), None when disabled.
+    `transform_graph_dir`: the Transform graph the Trainers read through; `max_positional_accuracy_m` is the
+    limit it was built with (for serving_info.json).
     """
     status, explanation = geo_status(geo_dir)
     if status != GEO_TRAINED:
@@ -171,8 +169,8 @@ def compose_serving(vision_dir: str, geo_dir: Optional[str], taxonomy_path: str,
         thresholds = geo_export.read_thresholds(thresholds_path)
         geo = tf.saved_model.load(geo_dir)
     top_k = _vision_top_k(vision, len(taxon_ids))
-    module = ComposedServing(vision, geo, thresholds, tree, taxon_ids, names, top_k, min_score,
-                             max_positional_accuracy_m)
+    module = ComposedServing(vision, geo, thresholds, tft.TFTransformOutput(transform_graph_dir), tree, taxon_ids,
+                             names, top_k, min_score)
     tf.saved_model.save(module, export_dir, signatures={
         "serving_default": module.serve_photos,
         "serving_examples": module.serve_examples,
@@ -180,7 +178,7 @@ def compose_serving(vision_dir: str, geo_dir: Optional[str], taxonomy_path: str,
     tf.io.gfile.makedirs(os.path.join(export_dir, "assets"))
     tf.io.gfile.copy(taxonomy_path, os.path.join(export_dir, MODEL_TAXONOMY_FILE), overwrite=True)
     info = {"geo": status, "explanation": explanation, "min_score": float(min_score), "top_k": module.top_k,
-            "num_classes": tree.num_classes, "max_positional_accuracy_m": module.max_positional_accuracy_m}
+            "num_classes": tree.num_classes, "max_positional_accuracy_m": float(max_positional_accuracy_m)}
     if status == GEO_TRAINED:
         tf.io.gfile.copy(os.path.join(geo_dir, geo_export.THRESHOLDS_FILE), os.path.join(export_dir, THRESHOLDS_ASSET),
                          overwrite=True)
@@ -190,7 +188,8 @@ def compose_serving(vision_dir: str, geo_dir: Optional[str], taxonomy_path: str,
 
 @component
 def ComposeServing(vision_model: InputArtifact[Model], taxonomy: InputArtifact[Taxonomy],  # noqa: N802
-                   config_json: Parameter[str], config_overrides: Parameter[str],
+                   transform_graph: InputArtifact[TransformGraph], config_json: Parameter[str],
+                   config_overrides: Parameter[str],
                    model: OutputArtifact[Model], geo_model: InputArtifact[Model] = None) -> None:
     """The composed serving model in `<model>/Format-Serving`; custom properties `geo` and `geo_explanation`.
 
@@ -202,7 +201,8 @@ def ComposeServing(vision_model: InputArtifact[Model], taxonomy: InputArtifact[T
     if geo_model is not None and config.geo.enabled:
         geo_dir = path_utils.serving_model_path(geo_model.uri)
     info = compose_serving(path_utils.serving_model_path(vision_model.uri), geo_dir,
-                           os.path.join(taxonomy.uri, TAXONOMY_FILE), path_utils.serving_model_path(model.uri),
+                           os.path.join(taxonomy.uri, TAXONOMY_FILE), transform_graph.uri,
+                           path_utils.serving_model_path(model.uri),
                            config.geo.min_score, max_positional_accuracy_m=config.geo.max_positional_accuracy_m)
     model.set_string_custom_property("geo", info["geo"])
     model.set_string_custom_property("geo_explanation", info["explanation"])

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import tensorflow as tf
+import tensorflow_transform as tft
 
 from inatvision import features
 from inatvision.components.example_files import read_shard
-from inatvision.components.trainer.image_preprocessing import eval_image, train_image
+from inatvision.components.trainer.image_preprocessing import train_image
+from inatvision.components.transform import raw_inputs
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-VISION_FEATURES = {
-    features.IMAGE: tf.io.FixedLenFeature([], tf.string),
-    features.LABEL: tf.io.FixedLenFeature([], tf.int64),
-}
+VISION_FEATURES = (features.IMAGE, features.LABEL)  # the raw features the vision model's inputs come from
 
 
 def _files(file_patterns: list[str], shuffle: bool, seed: int | None) -> tf.data.Dataset:
@@ -26,39 +24,48 @@ def _records(file_patterns: list[str], training: bool, seed: int | None) -> tf.d
         cycle_length=AUTOTUNE, num_parallel_calls=AUTOTUNE, deterministic=not training)
 
 
-def vision_dataset(file_patterns: list[str], num_classes: int, image_size: int, batch_size: int,
-                   training: bool, shuffle_buffer: int = 10000, seed: int | None = None,
-                   repeat: bool | None = None) -> tf.data.Dataset:
-    """(uint8 images [b, s, s, 3], one-hot labels [b, classes]) batches.
+def vision_dataset(file_patterns: list[str], transform_output: tft.TFTransformOutput, num_classes: int,
+                   image_size: int, batch_size: int, training: bool, shuffle_buffer: int = 10000,
+                   seed: int | None = None, repeat: bool | None = None) -> tf.data.Dataset:
+    """(images [b, s, s, 3], one-hot labels [b, classes]) batches; the label is the Transform graph's.
 
-    Training: shuffle, fused decode-and-crop, resize (the flip is a model layer); evaluation: central crop, resize.
-    Every map is parallel; labels are one-hot encoded per batch; batches are prefetched. Each op inside
-    a map runs on one thread: the parallel map already keeps every core busy, and splitting small ops
-    across threads only adds hand-offs (benchmarks/input_pipeline.py).
+    Only the photo and the label are parsed. Training: shuffle, fused decode-and-crop, resize: uint8 levels
+    (the flip and the colour jitter are model layers); the photo bytes skip the Transform graph, which decodes
+    whole photos (docs/transform.md). Evaluation: the Transform graph's `image` (decoded, resized, uncropped),
+    the path serving takes. Maps are parallel; each op inside a map runs on one thread: the parallel map
+    already keeps every core busy, and splitting small ops across threads only adds hand-offs
+    (benchmarks/input_pipeline.py).
     """
     records = _records(file_patterns, training, seed)
     if training:
         records = records.shuffle(shuffle_buffer, seed=seed)
     if repeat if repeat is not None else training:
         records = records.repeat()
-    preprocess = train_image if training else eval_image
+    transform = transform_output.transform_features_layer()
+    spec = raw_inputs.feature_spec(transform_output, VISION_FEATURES)
 
     def parse(serialized):
-        example = tf.io.parse_single_example(serialized, VISION_FEATURES)
-        return preprocess(example[features.IMAGE], image_size), example[features.LABEL]
+        raw = tf.io.parse_single_example(serialized, spec)
+        if training:
+            raw[features.IMAGE] = train_image(tf.reshape(raw[features.IMAGE], []), image_size)
+        return raw
 
-    def one_hot(images, labels):
-        return images, tf.one_hot(labels, num_classes)
+    def transformed(batch):
+        if training:
+            images = batch.pop(features.IMAGE)  # the augmented crops; the graph gives the label alone
+            return images, tf.one_hot(transform(batch)[features.LABEL], num_classes)
+        outputs = transform(batch)
+        return outputs[features.IMAGE_PIXELS], tf.one_hot(outputs[features.LABEL], num_classes)
 
     options = tf.data.Options()
     options.threading.max_intra_op_parallelism = 1
-    # Under MultiWorkerMirroredStrategy each worker trains on whole Examples files of its own (the file list is
-    # shuffled with the same seed everywhere, so the shards are disjoint); evaluation takes every n-th example.
+    # Each worker of a MultiWorkerMirroredStrategy reads its own files when training (the export writes at
+    # least as many shards as workers); evaluation shards by element, so every example is read once.
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.FILE if training else tf.data.experimental.AutoShardPolicy.DATA)
     return (records.map(parse, num_parallel_calls=AUTOTUNE, deterministic=not training)
             .batch(batch_size, drop_remainder=training)
-            .map(one_hot)
+            .map(transformed, num_parallel_calls=AUTOTUNE, deterministic=not training)
             .prefetch(AUTOTUNE)
             .with_options(options))
 

@@ -11,10 +11,10 @@ from inatvision.config import TrainerConfig
 
 @keras.utils.register_keras_serializable(package="inatvision")
 class ScaleToUnit(keras.layers.Layer):
-    """uint8 levels to float in [0, 1] (the recipe's input range), on the accelerator.
+    """Pixel levels to float in [0, 1] (the recipe's input range), on the accelerator.
 
-    The input pipeline truncates resized pixels to levels (image_preprocessing._resize_uint8): level k stands
-    for [k, k + 1), so it maps to the middle, (k + 0.5) / 255, clipped to 1.
+    Both image paths truncate resized pixels to whole levels (the Transform graph's `image`, the training
+    crops): level k stands for [k, k + 1), so it maps to the middle, (k + 0.5) / 255, clipped to 1.
     """
 
     def call(self, images):
@@ -58,9 +58,10 @@ class RandomColorJitter(keras.layers.Layer):
 
 
 def build_classifier(num_classes: int, config: TrainerConfig) -> keras.Model:
-    """uint8 images in, float32 class probabilities out; the global precision policy applies inside."""
+    """Pixel levels in (float32; the uint8 training crops are cast on the accelerator), float32 class
+    probabilities out; the global precision policy applies inside."""
     size = config.image_size
-    images = keras.Input((size, size, 3), dtype=tf.uint8, name="image")
+    images = keras.Input((size, size, 3), dtype=tf.float32, name="image")
     x = ScaleToUnit(name="scale_to_unit")(images)
     if config.random_flip:
         x = keras.layers.RandomFlip("horizontal", name="random_flip")(x)  # training only, as jitter

@@ -7,11 +7,13 @@ import logging
 import os
 
 import tensorflow as tf
+import tensorflow_transform as tft
 import tf_keras as keras
 
 from inatvision.taxonomy import MODEL_TAXONOMY_FILE, read_taxonomy
 from inatvision.components.keras_progress import EpochProgress
 from inatvision.components.trainer import distribution, export, input_pipeline, model as classifier
+from inatvision.components.transform import leaf_vocabulary, raw_inputs
 from inatvision.config import Config
 
 STATE_DIR = "trainer_state"
@@ -27,20 +29,24 @@ def run_fn(fn_args) -> None:
     placement = distribution.strategy_for(trainer_config.worker_timeout_s)  # before any other TensorFlow op
     tree = read_taxonomy(custom["taxonomy_path"])
     taxon_ids, num_classes = tree.leaf_taxon_ids, tree.num_classes
-    key = training_key(fn_args.train_files, config, custom["taxonomy_path"])
+    transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    leaf_vocabulary.check_against_taxonomy(transform_output, tree, custom["taxonomy_path"])
+    raw_inputs.check_image_size(transform_output, trainer_config.image_size)
+    key = training_key(fn_args.train_files, config, custom["taxonomy_path"], fn_args.transform_graph_path)
     state_dir = os.path.join(custom["state_root"], STATE_DIR, key)
     tensorboard_dir = os.path.join(custom["state_root"], TENSORBOARD_DIR, key)
 
     keras.mixed_precision.set_global_policy(trainer_config.precision)
     try:
-        trained, summary = _train(fn_args, config, taxon_ids, state_dir, tensorboard_dir,
+        trained, summary = _train(fn_args, config, transform_output, taxon_ids, state_dir, tensorboard_dir,
                                   custom.get("warm_start_model"), placement)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     serving = classifier.float32_copy(trained, num_classes, trainer_config)  # every worker reads the weights
     # Every worker saves (the chief's export is the model; the others write a temporary copy and delete it).
     export.export_classifier(serving, distribution.worker_dir(fn_args.serving_model_dir, placement),
-                             custom["taxonomy_path"], trainer_config.image_size, trainer_config.top_k)
+                             custom["taxonomy_path"], transform_output, trainer_config.image_size,
+                             trainer_config.top_k)
     distribution.remove_worker_dir(fn_args.serving_model_dir, placement)
     summary.update(num_classes=num_classes, precision=trainer_config.precision, state_dir=state_dir,
                    weights_sha256=_weights_digest(serving, placement))
@@ -58,8 +64,8 @@ def _weights_digest(model: keras.Model, placement: distribution.Placement) -> st
     return digest
 
 
-def _train(fn_args, config: Config, taxon_ids: list[int], state_dir: str, tensorboard_dir: str,
-           warm_start_model: str | None, placement: distribution.Placement):
+def _train(fn_args, config: Config, transform_output: tft.TFTransformOutput, taxon_ids: list[int], state_dir: str,
+           tensorboard_dir: str, warm_start_model: str | None, placement: distribution.Placement):
     trainer_config = config.trainer
     num_classes = len(taxon_ids)
     train_examples = input_pipeline.count_records(fn_args.train_files)
@@ -82,10 +88,10 @@ def _train(fn_args, config: Config, taxon_ids: list[int], state_dir: str, tensor
         return model, summary
 
     train = input_pipeline.vision_dataset(
-        fn_args.train_files, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
+        fn_args.train_files, transform_output, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
         training=True, shuffle_buffer=trainer_config.shuffle_buffer, seed=config.export.seed)
     evaluation = input_pipeline.vision_dataset(
-        fn_args.eval_files, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
+        fn_args.eval_files, transform_output, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
         training=False)
     best_weights = os.path.join(state_dir, "best", "weights")
     epoch_log = EpochLog(os.path.join(state_dir, "epochs.jsonl"), write=placement.is_chief)
@@ -107,7 +113,7 @@ def _train(fn_args, config: Config, taxon_ids: list[int], state_dir: str, tensor
         # Shuffled, augmented training batches: the statistics the network was trained with. Unshuffled
         # shards hold few classes per batch and gave statistics that cut the demo's top-1 from 0.89 to 0.36.
         calibration = input_pipeline.vision_dataset(
-            fn_args.train_files, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
+            fn_args.train_files, transform_output, num_classes, trainer_config.image_size, trainer_config.global_batch_size,
             training=True, shuffle_buffer=trainer_config.shuffle_buffer,
             seed=config.export.seed + 1).map(lambda images, labels: images)
         summary["precise_batchnorm_batches"] = classifier.precise_batchnorm(
@@ -126,10 +132,10 @@ def _warm_start(model, taxon_ids, warm_start_model):
     return classifier.warm_start_from(model, baseline, taxon_ids, baseline_ids)
 
 
-def training_key(train_files: list[str], config: Config, taxonomy_path: str) -> str:
+def training_key(train_files: list[str], config: Config, taxonomy_path: str, transform_graph_path: str) -> str:
     """Keys the state folder by the Trainer's inputs and configuration: same inputs resume, new ones start fresh."""
     return hashlib.sha256(json.dumps(
-        {"train_files": sorted(train_files), "taxonomy": taxonomy_path,
+        {"train_files": sorted(train_files), "taxonomy": taxonomy_path, "transform_graph": transform_graph_path,
          "trainer": config.trainer.model_dump(exclude={"worker_timeout_s"}), "seed": config.export.seed}, sort_keys=True
     ).encode()).hexdigest()[:16]
 
