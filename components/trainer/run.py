@@ -95,10 +95,13 @@ def _train(fn_args, config: Config, transform_output: tft.TFTransformOutput, tax
         training=False)
     best_weights = os.path.join(state_dir, "best", "weights")
     epoch_log = EpochLog(os.path.join(state_dir, "epochs.jsonl"), write=placement.is_chief)
+    # A resumed run keeps the best epoch so far: without the threshold the checkpoint's best starts from
+    # scratch and the first epoch after a restart overwrites the best weights, however worse it is.
+    best_so_far = epoch_log.best("val_top1") if tf.io.gfile.exists(best_weights + ".index") else None
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(state_dir, "backup")),
-        keras.callbacks.ModelCheckpoint(best_weights, monitor="val_top1", mode="max",
-                                        save_best_only=True, save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(best_weights, monitor="val_top1", mode="max", save_best_only=True,
+                                        save_weights_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.TensorBoard(tensorboard_dir),
         epoch_log,
         EpochProgress("Trainer", trainer_config.epochs),
@@ -109,6 +112,8 @@ def _train(fn_args, config: Config, transform_output: tft.TFTransformOutput, tax
         distribution.barrier(placement.strategy)  # the chief's last checkpoint is written before anyone reads it
     if tf.io.gfile.exists(best_weights + ".index"):
         model.load_weights(best_weights)
+    # The eval top-1 of the weights exported, before precise BatchNorm: best_val_top1 when the best epoch was kept.
+    summary["best_weights_val_top1"] = float(model.evaluate(evaluation, verbose=0, return_dict=True)["top1"])
     if trainer_config.precise_batchnorm_batches:
         # Shuffled, augmented training batches: the statistics the network was trained with. Unshuffled
         # shards hold few classes per batch and gave statistics that cut the demo's top-1 from 0.89 to 0.36.
