@@ -5,8 +5,14 @@ the scores, "expected nearby" flags and common ancestor are those of the served 
 `components.geo_prior.scoring`. For each photo it prints the top taxa with names and scores, whether each is
 expected nearby (with a location and a prior), and the common ancestor; `--json` writes the same for machines.
 
-Bad input (a missing, unreadable or undecodable photo, coordinates out of range, a latitude without a
-longitude, a malformed date, a folder that is not a release) is one line on stderr naming the culprit, exit 2.
+Bad options (coordinates out of range, a latitude without a longitude, a malformed date, `--top` below 1, a
+folder that is not a release) are one line on stderr naming the culprit, exit 2, before any photo is read.
+
+A photo that cannot be predicted (missing, a folder, unreadable, empty or not an image TensorFlow decodes) does
+not stop the batch: the other photos are predicted and printed as usual, each rejected photo is one line on
+stderr with its path and reason (`--json`: a `rejected` list of {"photo", "reason"} beside `photos`), then a
+line counting them, and the exit status is 2 so that scripts notice. When no photo can be read, the same lines
+and exit 2 come at once, without loading the model. Exit 0 means every photo was predicted.
 """
 from __future__ import annotations
 
@@ -32,6 +38,24 @@ DEFAULT_TOP = 5
 
 class PredictError(ValueError):
     """Input the user can fix; the message is one line and names the photo, value or folder."""
+
+
+class PhotoError(PredictError):
+    """A photo that cannot be predicted: `photo` is its path as given, `reason` says why (no path)."""
+
+    def __init__(self, photo: str, reason: str):
+        super().__init__(f"{photo}: {reason}")
+        self.photo, self.reason = photo, reason
+
+
+class NoReadablePhoto(PredictError):
+    """No photo can be read; `rejected` lists each as {"photo", "reason"}. Raised before the model loads."""
+
+    def __init__(self, rejected: list[dict]):
+        n = len(rejected)
+        super().__init__("the photo could not be read; nothing predicted" if n == 1 else
+                         f"none of the {n} photos could be read; nothing predicted")
+        self.rejected = rejected
 
 
 @dataclass
@@ -67,24 +91,24 @@ def parse_location(latitude: Optional[float], longitude: Optional[float], date: 
 
 
 def read_photo(path: str) -> bytes:
-    """The photo's bytes, once TensorFlow has decoded them as the served model will; PredictError otherwise."""
+    """The photo's bytes, once TensorFlow has decoded them as the served model will; PhotoError otherwise."""
     import tensorflow as tf
 
     if not os.path.exists(path):
-        raise PredictError(f"{path}: no such file")
+        raise PhotoError(path, "no such file")
     if os.path.isdir(path):
-        raise PredictError(f"{path}: is a folder, not a photo")
+        raise PhotoError(path, "is a folder, not a photo")
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as error:
-        raise PredictError(f"{path}: cannot be read ({error.strerror or error})") from None
+        raise PhotoError(path, f"cannot be read ({error.strerror or error})") from None
     if not data:
-        raise PredictError(f"{path}: is empty, not a photo")
+        raise PhotoError(path, "is empty, not a photo")
     try:
         tf.io.decode_image(data, channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-        raise PredictError(f"{path}: not a photo the model can read (JPEG, PNG, GIF or BMP)") from None
+        raise PhotoError(path, "not a photo the model can read (JPEG, PNG, GIF or BMP)") from None
     return data
 
 
@@ -166,25 +190,33 @@ def _text(value) -> str:
 
 def predict(release: str | LoadedRelease, photos: Sequence[str], latitude: Optional[float] = None,
             longitude: Optional[float] = None, date: Optional[str] = None, top: Optional[int] = None) -> dict:
-    """Suggestions for each photo as a JSON-ready dict; raises PredictError on bad input.
+    """Suggestions for each readable photo as a JSON-ready dict.
 
     `top`: suggestions per photo, at most what the release serves (None: 5 or fewer).
 
-    Checks the location, then every photo, before loading the model, so a bad input fails fast.
+    Checks the location, `top` and the release folder, then reads every photo, all before loading the model, so
+    bad input fails fast. Bad options raise PredictError. A photo that cannot be read does not stop the others:
+    it goes to the result's `rejected` ({"photo", "reason"}, in the order given) and `photos` holds the rest;
+    when no photo can be read, NoReadablePhoto (a PredictError carrying `rejected`) is raised and the model is
+    never loaded.
     """
     location = parse_location(latitude, longitude, date)
     if not photos:
         raise PredictError("no photo given")
     if top is not None and top < 1:
         raise PredictError(f"--top {top}: must be at least 1")
-    problems, images = [], []
+    if not isinstance(release, LoadedRelease):
+        release = resolve_release(release)  # a folder that is not a release fails before any photo is read
+    readable, images, rejected = [], [], []
     for path in photos:
         try:
             images.append(read_photo(path))
-        except PredictError as error:
-            problems.append(str(error))
-    if problems:
-        raise PredictError("; ".join(problems))
+        except PhotoError as error:
+            rejected.append({"photo": error.photo, "reason": error.reason})
+        else:
+            readable.append(path)
+    if not images:
+        raise NoReadablePhoto(rejected)
     loaded = release if isinstance(release, LoadedRelease) else load_release(release)
     outputs = _run(loaded, images, location)
     served_k = outputs["top_scores"].shape[1]
@@ -196,7 +228,7 @@ def predict(release: str | LoadedRelease, photos: Sequence[str], latitude: Optio
         notes.append(f"the location is not used: {loaded.geo_explanation}")
     k = min(DEFAULT_TOP if top is None else top, served_k)
     results = []
-    for i, path in enumerate(photos):
+    for i, path in enumerate(readable):
         suggestions = []
         for j in range(k):
             class_id = int(outputs["top_class_ids"][i, j])
@@ -216,12 +248,12 @@ def predict(release: str | LoadedRelease, photos: Sequence[str], latitude: Optio
         "release": loaded.path, "geo": loaded.geo, "geo_explanation": loaded.geo_explanation,
         "location": None if location is None else {"latitude": location.latitude, "longitude": location.longitude,
                                                    "date": location.date, "day_of_year": location.day_of_year},
-        "location_used": located, "notes": notes, "photos": results,
+        "location_used": located, "notes": notes, "photos": results, "rejected": rejected,
     }
 
 
 def format_result(result: dict) -> str:
-    """The human-readable listing: one block per photo."""
+    """The human-readable listing: one block per predicted photo (rejected ones go to stderr: `rejection_lines`)."""
     location = result["location"]
     if location is None:
         where = "no location: vision scores alone"
@@ -249,6 +281,16 @@ def format_result(result: dict) -> str:
     return "\n".join(lines)
 
 
+def rejection_lines(rejected: list[dict], predicted: int) -> list[str]:
+    """The stderr lines for rejected photos: one per photo with its reason, then the count."""
+    lines = [f"error: {entry['photo']}: {entry['reason']}" for entry in rejected]
+    if rejected and predicted:
+        total = len(rejected) + predicted
+        lines.append(f"error: {len(rejected)} of {total} photos could not be read; "
+                     f"the other {predicted} {'was' if predicted == 1 else 'were'} predicted")
+    return lines
+
+
 @click.command("predict")
 @click.option("--release", "release_dir", required=True, help="a release folder (or a push destination: its newest)")
 @click.argument("photos", nargs=-1, required=True)
@@ -261,6 +303,11 @@ def predict_command(release_dir, photos, latitude, longitude, date, top, as_json
     """Suggest taxa for PHOTOS with a release's serving model, optionally at a place and date."""
     try:
         result = predict(release_dir, list(photos), latitude, longitude, date, top)
+    except NoReadablePhoto as error:
+        for line in rejection_lines(error.rejected, 0):
+            click.echo(line, err=True)
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_INPUT_ERROR)
     except PredictError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_INPUT_ERROR)
@@ -268,6 +315,10 @@ def predict_command(release_dir, photos, latitude, longitude, date, top, as_json
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(format_result(result))
+    if result["rejected"]:  # the readable photos are printed above; the rejected ones still make the status 2
+        for line in rejection_lines(result["rejected"], len(result["photos"])):
+            click.echo(line, err=True)
+        sys.exit(EXIT_INPUT_ERROR)
 
 
 if __name__ == "__main__":

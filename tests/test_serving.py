@@ -32,6 +32,7 @@ from inatvision.components.serving import compose, info as serving_info
 from inatvision.taxonomy import read_taxonomy
 from inatvision.components.trainer import export as vision_export
 from inatvision.config import GateConfig, GeoConfig
+from inatvision.pipeline import predict as predict_module
 from inatvision.pipeline.predict import predict_command
 from tests import examples_factory
 
@@ -221,7 +222,8 @@ def test_geo_leaves_must_match_the_vision_leaves(models, tmp_path):
     other = str(tmp_path / "taxonomy.csv")
     examples_factory.write_taxonomy(other, [101, 102, 104])
     with pytest.raises(ValueError, match="not the vision model's leaves"):
-        compose.compose_serving(models["vision"], models["geo"], other, models["transform_graph"], str(tmp_path / "out"))
+        compose.compose_serving(models["vision"], models["geo"], other, models["transform_graph"],
+                                str(tmp_path / "out"))
 
 
 # The gate: vision alone against vision with the prior, on test examples with coordinates.
@@ -424,9 +426,85 @@ def test_predict_rejects_bad_photos_naming_them_with_exit_2(releases, real_photo
     result = invoke("--release", releases["vision_only"], real_photo, missing, not_a_photo)
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"{missing}: no such file" in result.stderr and f"{not_a_photo}: not a photo" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    # one line per rejected photo and a count; the readable photo is still predicted
+    assert len(result.stderr.strip().splitlines()) == 3 and real_photo in result.stdout
     no_release = invoke("--release", tmp_path, real_photo)
     assert no_release.exit_code == 2 and "not a release" in no_release.stderr
+
+
+@pytest.fixture()
+def batch(real_photo, tmp_path):
+    """Two good photos (a real one, a red one) and two bad ones (a text file named .jpg, a missing path)."""
+    red = tmp_path / "red.jpg"
+    red.write_bytes(examples_factory.jpeg(examples_factory.COLOURS[0], seed=0))
+    not_a_photo = tmp_path / "notes.jpg"
+    not_a_photo.write_text("this is not a photo")
+    return {"good": [real_photo, str(red)],
+            "bad": {str(not_a_photo): "not a photo the model can read (JPEG, PNG, GIF or BMP)",
+                    str(tmp_path / "missing.jpg"): "no such file"}}
+
+
+def test_predict_batch_predicts_the_readable_photos_and_names_each_rejected_one(releases, batch):
+    (real, red), (not_a_photo, missing) = batch["good"], list(batch["bad"])
+    photos = [real, not_a_photo, missing, red]
+    result = invoke("--release", releases["vision_only"], *photos, "--json")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    data = json.loads(result.stdout)  # stdout is the JSON alone
+    assert [p["photo"] for p in data["photos"]] == [real, red]
+    assert data["rejected"] == [{"photo": path, "reason": reason} for path, reason in batch["bad"].items()]
+    # each good photo gets the suggestions it gets alone: the bad ones shift nothing
+    alone = json.loads(invoke("--release", releases["vision_only"], real, red, "--json").stdout)
+    assert data["photos"] == alone["photos"]
+    assert data["photos"][1]["suggestions"][0]["taxon_id"] == LEAVES[0]  # the red photo is the red class
+    errors = result.stderr.strip().splitlines()
+    assert errors == [f"error: {path}: {reason}" for path, reason in batch["bad"].items()] + [
+        "error: 2 of 4 photos could not be read; the other 2 were predicted"]
+
+    text = invoke("--release", releases["vision_only"], *photos)
+    assert text.exit_code == 2 and "Traceback" not in text.output
+    blocks = [line for line in text.stdout.splitlines() if "[no location" in line]
+    assert [line.split()[0] for line in blocks] == [real, red]
+    assert text.stdout.count("common ancestor:") == 2 and not any(path in text.stdout for path in batch["bad"])
+    assert text.stderr.strip().splitlines() == errors
+
+
+def test_predict_of_only_unreadable_photos_exits_2_without_loading_the_model(releases, batch, real_photo,
+                                                                             tmp_path, monkeypatch):
+    broken = tmp_path / "broken" / "1"  # a complete-looking release whose serving model cannot load
+    (broken / release_layout.SERVING_DIR).mkdir(parents=True)
+    (broken / release_layout.SERVING_DIR / "saved_model.pb").write_text("not a model")
+    (broken / release_layout.MARKER).write_text("now\n")
+    loading = invoke("--release", broken, real_photo)
+    assert loading.exit_code == 2 and "cannot load" in loading.stderr  # so it is never loaded below
+
+    bad = list(batch["bad"])
+    loads = []
+    monkeypatch.setattr(predict_module, "load_release", lambda path: loads.append(path))
+    for release in (broken, releases["vision_only"]):
+        for extra in ([], ["--json"]):
+            result = invoke("--release", release, *bad, *extra)
+            assert result.exit_code == 2 and "Traceback" not in result.output and result.stdout == ""
+            assert result.stderr.strip().splitlines() == [
+                f"error: {path}: {reason}" for path, reason in batch["bad"].items()] + [
+                "error: none of the 2 photos could be read; nothing predicted"]
+    one = invoke("--release", broken, bad[1])
+    assert one.exit_code == 2 and one.stderr.strip().splitlines() == [
+        f"error: {bad[1]}: no such file", "error: the photo could not be read; nothing predicted"]
+    assert loads == []
+    # the release folder is still checked first
+    no_release = invoke("--release", tmp_path / "nowhere", *bad)
+    assert no_release.exit_code == 2 and no_release.stderr.strip().splitlines() == [
+        f"error: --release {tmp_path / 'nowhere'}: no such folder"]
+
+
+def test_predict_of_good_photos_exits_0_with_an_empty_rejected(releases, batch):
+    result = invoke("--release", releases["vision_only"], *batch["good"], "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["rejected"] == [] and [p["photo"] for p in data["photos"]] == batch["good"]
+    assert all(len(p["suggestions"]) == 3 for p in data["photos"]) and result.stderr == ""
+    text = invoke("--release", releases["vision_only"], *batch["good"])
+    assert text.exit_code == 0 and text.stderr == "" and text.stdout.count("common ancestor:") == 2
 
 
 def test_predict_module_exits_2_on_out_of_range_coordinates(releases, real_photo):
