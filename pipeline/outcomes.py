@@ -7,6 +7,7 @@ import os
 
 import tensorflow as tf
 
+from inatvision.components.data_validation.gate import BLOCKED_REPORT
 from inatvision.errors import ConfigError, InputError, ValidationFailed
 from inatvision.pipeline.metadata import open_store
 from inatvision.taxonomy import TAXONOMY_FILE
@@ -71,8 +72,10 @@ def fill_from_metadata(summary: dict, metadata_path: str, run_dir: str, failed: 
     if "taxonomy" in artifacts:
         reports["taxonomy"] = os.path.join(artifacts["taxonomy"].uri, TAXONOMY_FILE)
         reports["taxa_report"] = os.path.join(artifacts["taxonomy"].uri, "taxa_report.csv")
+    # A gate that blocked published no report: TFX deleted its output folder, but it wrote a copy (gate.py).
+    gate_dir = os.path.join(os.path.dirname(metadata_path), "artifacts", "ValidationGate")
     validation_uri = artifacts["validation_report"].uri if "validation_report" in artifacts else (
-        _newest_pending(os.path.join(os.path.dirname(metadata_path), "artifacts", "ValidationGate", "report")))
+        _newest_pending(os.path.join(gate_dir, BLOCKED_REPORT)) or _newest_pending(os.path.join(gate_dir, "report")))
     if validation_uri:
         validation = _read_json(os.path.join(validation_uri, "validation_report.json")) or {}
         summary["anomalies"] = validation.get("anomalies", [])

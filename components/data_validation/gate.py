@@ -33,6 +33,11 @@ from inatvision.errors import ValidationFailed
 from inatvision.taxonomy import TAXONOMY_FILE
 
 Statistics = statistics_pb2.DatasetFeatureStatisticsList
+# Beside `report`: TFX deletes a failed execution's output folders (its launcher's remove_output_dirs), the report
+# with them, so a blocking verdict's report is also written to `<node>/BLOCKED_REPORT/<execution id>`, where
+# `inatvision run` reads the anomalies (pipeline/outcomes.py). Its execution did not finish, so the next run's
+# start and `gc` free that folder as they free an interrupted execution's outputs (pipeline/gc.py).
+BLOCKED_REPORT = "blocked_report"
 
 
 def schema_findings(split: str, anomalies: anomalies_pb2.Anomalies, statistics: Statistics,
@@ -123,6 +128,12 @@ def failure_message(blocking: list[dict]) -> str:
     return f"{len(blocking)} blocking anomalies: " + "; ".join(describe(row) for row in blocking)
 
 
+def blocked_report_dir(report_uri: str) -> str:
+    """`<node>/BLOCKED_REPORT/<execution id>` for the report artifact's `<node>/report/<execution id>`."""
+    report_uri = report_uri.rstrip("/")
+    return os.path.join(os.path.dirname(os.path.dirname(report_uri)), BLOCKED_REPORT, os.path.basename(report_uri))
+
+
 def _anomalies_of(artifact, split: str) -> anomalies_pb2.Anomalies:
     return anomalies_util.load_anomalies_binary(
         os.path.join(artifact_utils.get_split_uri([artifact], split), "SchemaDiff.pb"))
@@ -149,4 +160,5 @@ def ValidationGate(anomalies: InputArtifact[ExampleAnomalies],  # noqa: N802
     progress.summary("ValidationGate", f"{len(result['anomalies'])} blocking anomalies, "
                                        f"{len(result['warnings'])} warnings")
     if not result["passed"]:
+        write_report(result, blocked_report_dir(report.uri))  # TFX deletes `report.uri` when this raises
         raise ValidationFailed(failure_message(result["anomalies"]))
