@@ -86,7 +86,8 @@ def test_two_logical_devices_train_to_the_same_weights_as_one(tmp_path):
     """5 steps of the project's model (71 px, no flip or jitter, BatchNorm frozen): max |diff| <= 1e-4."""
     files = examples_factory.write_examples_artifact(str(tmp_path), [1, 2, 3], {"train": 8})
     out = tmp_path / "mirrored.json"
-    graph = examples_factory.write_transform_graph(str(tmp_path), files["train"], build_config("demo").trainer.image_size)
+    image_size = build_config("demo").trainer.image_size
+    graph = examples_factory.write_transform_graph(str(tmp_path), files["train"], image_size)
     done = subprocess.run([sys.executable, "-m", "tests.mirrored_in_subprocess", files["train"], "3", graph, str(out)],
                           env=_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -54,23 +54,43 @@ def world(tmp_path_factory):
     runs = {"first": run(first, root, "demo", FAST)}
     runs["worse"] = run(second, root, "demo", UNTRAINED + IN_MEMORY)
     runs["rerun"] = run(first, root, "demo", FAST)
-    releases = [v for v, _ in release_layout.complete_releases(os.path.join(root, "releases"))]
-    # The rerun's configuration with preprocessing_fn edited under its own import path; its releases go to a
-    # folder of their own, so that release 1 stays the root's only release.
+    # The rerun's configuration with preprocessing_fn edited under its own import path. Only the release gate
+    # reads gate.min_common_examples: asking for more evidence than the test split holds keeps release 1 the
+    # root's only release without touching what the Evaluator and the steps before it are given.
     with edited_preprocessing(base / "edited-module"):
-        runs["edited_graph"] = run(first, root, "demo", FAST + [f"push.destination={base / 'edited-releases'}"])
-    return {"root": root, "first_export": first, "runs": runs, "spoiled": spoiled, "releases_before_edit": releases}
+        runs["edited_graph"] = run(first, root, "demo", FAST + [f"gate.min_common_examples={10 ** 6}"])
+    return {"root": root, "first_export": first, "runs": runs, "spoiled": spoiled}
 
 
 # Two edits of the Transform graph's source: the image path's resize and the location encoding.
-GRAPH_EDITS = {'method="bilinear"': 'method="nearest"',
-               "encode_location(safe(latitude), safe(longitude))": "encode_location(safe(longitude) / 2, safe(latitude))"}
+GRAPH_EDITS = {
+    'method="bilinear"': 'method="area"',  # float32 out, as the floor after it needs
+    "encode_location(safe(latitude), safe(longitude))": "encode_location(safe(longitude) / 2, safe(latitude))",
+}
+
+
+# Imports the edited copy under the module's own name in every Python process started with it on PYTHONPATH:
+# Beam's worker processes import `preprocessing_fn` by name when they trace the graph.
+EDITED_SITECUSTOMIZE = """
+import importlib.abc, importlib.util, sys
+
+
+class EditedModule(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == {name!r}:
+            return importlib.util.spec_from_file_location(name, {path!r})
+        return None
+
+
+sys.meta_path.insert(0, EditedModule())
+"""
 
 
 @contextlib.contextmanager
 def edited_preprocessing(folder):
     """`preprocessing_fn`'s module with GRAPH_EDITS applied, from a temporary copy of its source, imported under
-    its own import path (what TFX's Transform imports) for the duration."""
+    its own import path (what TFX's Transform imports) for the duration: in this process, and in the processes
+    it starts (Beam's workers), through a sitecustomize on PYTHONPATH."""
     from inatvision.components.transform import preprocessing
 
     source = inspect.getsource(preprocessing)
@@ -80,15 +100,22 @@ def edited_preprocessing(folder):
     folder.mkdir()
     path = folder / "preprocessing.py"
     path.write_text(source)
+    (folder / "sitecustomize.py").write_text(EDITED_SITECUSTOMIZE.format(name=preprocessing.__name__, path=str(path)))
     spec = importlib.util.spec_from_file_location(preprocessing.__name__, path)
     edited = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(edited)
     package = sys.modules[preprocessing.__name__.rsplit(".", 1)[0]]
+    python_path = os.environ.get("PYTHONPATH")
     sys.modules[preprocessing.__name__], package.preprocessing = edited, edited
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), python_path]))
     try:
         yield edited
     finally:
         sys.modules[preprocessing.__name__], package.preprocessing = preprocessing, preprocessing
+        if python_path is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = python_path
 
 
 def test_first_run_pushes_release_one(world):
@@ -170,11 +197,12 @@ def test_untrained_model_on_the_later_snapshot_is_not_blessed(world):
 def test_rerun_on_unchanged_inputs_is_no_change(world):
     summary, code = world["runs"]["rerun"]
     assert (summary["status"], code) == ("no_change", 0), summary.get("error")
-    assert world["releases_before_edit"] == [1]
+    assert [v for v, _ in release_layout.complete_releases(os.path.join(world["root"], "releases"))] == [1]
 
 
-def _run_outputs(root: str, run_id: str) -> tuple[dict, dict]:
-    """(node -> execution state name, output folder by "<node>/<output key>") of one run, from ML Metadata."""
+def _run_outputs(root: str, run_id: str, event_types=("OUTPUT", "DECLARED_OUTPUT")) -> tuple[dict, dict]:
+    """(node -> execution state name, artifact folder by "<node>/<key>") of one run, from ML Metadata: its
+    outputs, or with `event_types=("INPUT",)` its inputs."""
     from ml_metadata.proto import metadata_store_pb2
 
     from inatvision.pipeline.metadata import open_store
@@ -190,7 +218,7 @@ def _run_outputs(root: str, run_id: str) -> tuple[dict, dict]:
         node_of[execution.id] = node
     outputs = {}
     for event in store.get_events_by_execution_ids(list(node_of)):
-        if event.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT):
+        if metadata_store_pb2.Event.Type.Name(event.type) in event_types:
             key = event.path.steps[0].key
             outputs[f"{node_of[event.execution_id]}/{key}"] = store.get_artifacts_by_id([event.artifact_id])[0].uri
     return states, outputs
@@ -207,13 +235,21 @@ def test_an_edited_preprocessing_fn_reaches_every_model_and_reruns_what_it_feeds
     from inatvision.components.trainer import input_pipeline
 
     summary, code = world["runs"]["edited_graph"]
-    assert code in (0, 3), summary.get("error")
-    rerun_states, rerun = _run_outputs(world["root"], world["runs"]["rerun"][0]["run_id"])
+    assert (summary["status"], code) == ("not_blessed", 3), summary.get("error")
+    assert "common_evidence" in summary["gate"]["failed_thresholds"]
+    rerun_id = world["runs"]["rerun"][0]["run_id"]
+    rerun_states, rerun = _run_outputs(world["root"], rerun_id)
     states, edited = _run_outputs(world["root"], summary["run_id"])
-    fed = ("Transform", "Trainer", "GeoTrainer", "ComposeServing", "Evaluator")
-    assert {node: rerun_states[node] for node in fed} == dict.fromkeys(fed, "CACHED"), rerun_states
-    assert {node: states[node] for node in fed} == dict.fromkeys(fed, "COMPLETE"), states
+    trained = ("Transform", "Trainer", "GeoTrainer", "ComposeServing")
+    assert {node: rerun_states[node] for node in trained} == dict.fromkeys(trained, "CACHED"), rerun_states
+    assert {node: states[node] for node in trained + ("Evaluator",)} == dict.fromkeys(trained + ("Evaluator",),
+                                                                                      "COMPLETE"), states
     assert states["ExportExamples"] == states["StatisticsGen"] == "CACHED", states
+    # The rerun's Evaluator ran too (release 1 became its baseline); the edited run's was given the same
+    # examples and baseline, and only the served model is new.
+    inputs = [_run_outputs(world["root"], run_id, ("INPUT",))[1] for run_id in (rerun_id, summary["run_id"])]
+    evaluator = [{key: uri for key, uri in given.items() if key.startswith("Evaluator/")} for given in inputs]
+    assert {key for key in evaluator[0] if evaluator[0][key] != evaluator[1].get(key)} == {"Evaluator/model"}
 
     test_files = [os.path.join(edited["ExportExamples/examples"], "Split-test", "*")]
     graphs = [tft.TFTransformOutput(outputs["Transform/transform_graph"]) for outputs in (rerun, edited)]
@@ -306,7 +342,8 @@ def test_the_location_prior_raises_test_top1(world):
     assert top1 >= 0.75, (top1, classes)
     other_taxa = geo_scores[located][np.arange(classes)[None, :] != test_label[located][:, None]]
     assert np.median(other_taxa) < 0.5, np.median(other_taxa)  # not saturated: other taxa score low here
-    np.testing.assert_array_equal(scoring.combine(unsure, geo_scores, ~located).numpy(), unsure)  # no location
+    no_location = np.zeros_like(located)
+    np.testing.assert_array_equal(scoring.combine(unsure, geo_scores, no_location).numpy(), unsure)
 
 
 def test_served_model_without_a_location_equals_vision_alone(world, served):
