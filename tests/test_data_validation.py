@@ -269,6 +269,16 @@ def test_the_schema_takes_its_classes_from_the_taxonomy_artifact(tmp_path):
                                 schema=artifact(standard_artifacts.Schema, tmp_path / "schema-unset"))
 
 
+def test_the_schema_step_creates_its_output_folder(tmp_path):
+    """The Kubeflow V2 entrypoint, unlike TFX's local runner, does not create output folders: on a local or
+    mounted pipeline root the step must (a `make test-containers` run found this one missing)."""
+    schema = standard_artifacts.Schema()
+    schema.uri = str(tmp_path / "not-yet" / "schema")
+    CuratedSchema.test_call(taxonomy=taxonomy_artifact(tmp_path / "taxonomy"), curated_schema_path=CURATED_SCHEMA,
+                            schema=schema)
+    assert (tmp_path / "not-yet" / "schema" / "schema.pbtxt").exists()
+
+
 def test_the_run_schema_allows_the_taxonomy_classes(run):
     schema = tfdv.load_schema_text(str(run["root"] / "schema" / "schema.pbtxt"))
     label = tfdv.get_feature(schema, features.LABEL)

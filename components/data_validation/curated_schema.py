@@ -1,6 +1,7 @@
 """The schema a run validates against: the curated file plus this run's label domain."""
 import os
 
+import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -28,4 +29,6 @@ def CuratedSchema(taxonomy: InputArtifact[Taxonomy], curated_schema_path: Parame
     """Writes `schema.pbtxt`; the number of classes is the taxonomy's (its artifact's `num_classes`, which
     ExportExamples counted in the taxonomy.csv it wrote), never from the labels seen."""
     curated = schema_for_taxonomy(curated_schema_path or CURATED_SCHEMA, artifacts.num_classes(taxonomy))
+    # The Kubeflow V2 entrypoint does not create output folders (a gs:// root needs none; a local one does).
+    tf.io.gfile.makedirs(schema.uri)
     tfdv.write_schema_text(curated, os.path.join(schema.uri, "schema.pbtxt"))
