@@ -128,3 +128,29 @@ def transform_graph_of_taxa(root: str, leaf_taxon_ids: list[int], image_size: in
     rows = examples_of_taxa({taxon: 1 for taxon in leaf_taxon_ids}, leaf_taxon_ids)
     train = write_split(os.path.join(root, "transform_examples"), rows)
     return write_transform_graph(root, train, image_size, max_positional_accuracy_m)
+
+
+def nearest_colour_classifier(colours: list, image_size: int):
+    """A Keras classifier of photos (pixel levels, as the Transform graph gives them) into one class per colour,
+    in the given order: its softmax ranks the classes by the squared distance of the photo's mean colour to
+    theirs (logits -20 |mean - colour|^2 plus a constant)."""
+    import tf_keras as keras
+
+    centroids = np.stack([np.array(colour, np.float32) / 255.0 for colour in colours], axis=1)  # [3, classes]
+    sharpness = 20.0
+    images = keras.Input((image_size, image_size, 3), dtype=tf.float32)
+    x = keras.layers.Rescaling(1 / 255.0)(images)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    probabilities = keras.layers.Dense(len(colours), activation="softmax", name="probabilities")(x)
+    model = keras.Model(images, probabilities)
+    model.get_layer("probabilities").set_weights(
+        [2 * sharpness * centroids, -sharpness * np.sum(centroids ** 2, axis=0)])
+    return model
+
+
+def artifact(kind, uri):
+    """An artifact of type `kind` at `uri`, its folder created (as TFX's local runner creates output folders)."""
+    made = kind()
+    made.uri = str(uri)
+    os.makedirs(made.uri, exist_ok=True)
+    return made

@@ -40,6 +40,7 @@ from inatvision.pipeline.run import run
 from inatvision.sample_export import write_sample_export
 from inatvision.taxon_outcomes import NO_BASELINE_RANK, OutcomeKey, decode
 from tests import examples_factory
+from tests.examples_factory import artifact
 
 CONFIG = build_config("demo")
 BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
@@ -94,18 +95,8 @@ def flat_jpeg(colour, size=(40, 40)) -> bytes:
 
 
 def nearest_colour_classifier() -> keras.Model:
-    """Photos (pixel levels) to the 12 leaves in class order: logits -sharpness * |mean colour - leaf colour|^2
-    plus a constant, so the softmax ranks leaves by colour distance."""
-    centroids = np.stack([np.array(centroid(i), np.float32) / 255.0 for i in range(len(TAXA))], axis=1)
-    sharpness = 20.0
-    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=tf.float32)
-    x = keras.layers.Rescaling(1 / 255.0)(images)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    probabilities = keras.layers.Dense(len(TAXA), activation="softmax", name="probabilities")(x)
-    model = keras.Model(images, probabilities)
-    model.get_layer("probabilities").set_weights(
-        [2 * sharpness * centroids, -sharpness * np.sum(centroids ** 2, axis=0)])
-    return model
+    """Photos to the 12 leaves in class order, ranked by the distance of the photo's mean colour to each leaf's."""
+    return examples_factory.nearest_colour_classifier([centroid(i) for i in range(len(TAXA))], IMAGE_SIZE)
 
 
 def fixed_test_split() -> list[tf.train.Example]:
@@ -123,13 +114,6 @@ def fixed_test_split() -> list[tf.train.Example]:
         feature[features.LEAF_TRAIN_PHOTOS].int64_list.value[:] = [train_photos]
         rows.append(example)
     return rows
-
-
-def artifact(kind, uri):
-    made = kind()
-    made.uri = str(uri)
-    os.makedirs(made.uri, exist_ok=True)
-    return made
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ from inatvision.components.serving import compose
 from inatvision.components.trainer import export as vision_export
 from inatvision.config import build_config
 from tests import examples_factory
+from tests.examples_factory import artifact
 
 IMAGE_SIZE = 32
 RED, GREEN, BLUE, YELLOW, MAGENTA, CYAN = examples_factory.COLOURS
@@ -49,18 +50,8 @@ BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
 
 
 def nearest_colour_classifier(taxa) -> keras.Model:
-    """Photos (pixel levels) to one class per taxon, in the given order: the nearest colour (squared distance of the
-    photo's mean colour) scores highest."""
-    centroids = np.stack([np.array(COLOUR_OF[taxon], np.float32) / 255.0 for taxon in taxa], axis=1)  # [3, classes]
-    sharpness = 20.0
-    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=tf.float32)
-    x = keras.layers.Rescaling(1 / 255.0)(images)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    probabilities = keras.layers.Dense(len(taxa), activation="softmax", name="probabilities")(x)
-    model = keras.Model(images, probabilities)
-    model.get_layer("probabilities").set_weights(
-        [2 * sharpness * centroids, -sharpness * np.sum(centroids ** 2, axis=0)])
-    return model
+    """One class per taxon, in the given order: the nearest colour (of the photo's mean colour) scores highest."""
+    return examples_factory.nearest_colour_classifier([COLOUR_OF[taxon] for taxon in taxa], IMAGE_SIZE)
 
 
 def relabel(model: keras.Model, from_taxa, to_taxa, swap=()) -> keras.Model:
@@ -91,13 +82,6 @@ def candidate_test_split() -> list[tf.train.Example]:
             rows.append(example)
             photo_id += 1
     return rows
-
-
-def artifact(kind, uri):
-    made = kind()
-    made.uri = str(uri)
-    os.makedirs(made.uri, exist_ok=True)
-    return made
 
 
 def export_serving(model, taxa, folder) -> str:

@@ -25,12 +25,14 @@ def _epochs(state_root: str) -> list[int]:
     return rows
 
 
-def test_killed_training_resumes_from_the_last_epoch(tmp_path):
+def _trainer_process(tmp_path, overrides: list[str]):
+    """(the examples' files, the configuration, the state root, the command that runs the Trainer's run_fn on them in a process of
+    its own): two leaves, 8 training and 2 evaluation photos each, 2 steps of 8 per epoch, no precise BatchNorm."""
     files = examples_factory.write_examples_artifact(str(tmp_path), LEAVES, {"train": 8, "eval": 2})
     taxonomy = str(tmp_path / "taxonomy.csv")
     examples_factory.write_taxonomy(taxonomy, LEAVES)
-    config = build_config("demo", ["trainer.epochs=3", "trainer.global_batch_size=8", "trainer.steps_per_epoch=2",
-                                   "trainer.precise_batchnorm_batches=0"])
+    config = build_config("demo", ["trainer.global_batch_size=8", "trainer.steps_per_epoch=2",
+                                   "trainer.precise_batchnorm_batches=0", *overrides])
     state_root = str(tmp_path / "state")
     args = {"train_files": [files["train"]], "eval_files": [files["eval"]],
             "transform_graph_path": examples_factory.write_transform_graph(
@@ -39,7 +41,11 @@ def test_killed_training_resumes_from_the_last_epoch(tmp_path):
             "custom_config": {"config": config.to_json(), "taxonomy_path": taxonomy, "state_root": state_root}}
     args_file = tmp_path / "args.json"
     args_file.write_text(json.dumps(args))
-    command = [sys.executable, "-m", "tests.train_in_subprocess", str(args_file)]
+    return files, config, state_root, [sys.executable, "-m", "tests.train_in_subprocess", str(args_file)]
+
+
+def test_killed_training_resumes_from_the_last_epoch(tmp_path):
+    _, _, state_root, command = _trainer_process(tmp_path, ["trainer.epochs=3"])
 
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 600
@@ -95,20 +101,8 @@ def test_the_best_epoch_before_a_kill_is_the_one_exported(tmp_path):
     Before the fix the checkpoint's best started from scratch in the resumed process and its first epoch
     replaced the best weights, however worse.
     """
-    files = examples_factory.write_examples_artifact(str(tmp_path), LEAVES, {"train": 8, "eval": 2})
-    taxonomy = str(tmp_path / "taxonomy.csv")
-    examples_factory.write_taxonomy(taxonomy, LEAVES)
-    config = build_config("demo", ["trainer.epochs=6", "trainer.global_batch_size=8", "trainer.steps_per_epoch=2",
-                                   "trainer.precise_batchnorm_batches=0", "trainer.batchnorm_momentum=0.0"])
-    state_root = str(tmp_path / "state")
-    args = {"train_files": [files["train"]], "eval_files": [files["eval"]],
-            "transform_graph_path": examples_factory.write_transform_graph(
-                str(tmp_path), files["train"], config.trainer.image_size),
-            "serving_model_dir": str(tmp_path / "serving"), "model_run_dir": str(tmp_path / "run"),
-            "custom_config": {"config": config.to_json(), "taxonomy_path": taxonomy, "state_root": state_root}}
-    args_file = tmp_path / "args.json"
-    args_file.write_text(json.dumps(args))
-    command = [sys.executable, "-m", "tests.train_in_subprocess", str(args_file)]
+    files, config, state_root, command = _trainer_process(tmp_path, ["trainer.epochs=6",
+                                                                     "trainer.batchnorm_momentum=0.0"])
 
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # no pipe to fill
     deadline = time.time() + 600
