@@ -9,7 +9,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 
-.PHONY: install demo test test-all image test-containers clean
+.PHONY: install browser demo test test-all image test-containers clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,13 @@ demo: install  ## generate the sample export and run the whole pipeline on it
 	test -f $(SAMPLE)/observations.csv || $(BIN)/inatvision sample-export $(SAMPLE)
 	$(BIN)/inatvision run --export $(SAMPLE) --root $(ROOT)
 
-test: install  ## the CI suite (slow tests excluded)
+browser:  ## Debian's chromium: the tests render the reports as a browser shows them
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser  ## the CI suite (slow tests excluded)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-test-all: install  ## every test but the container scenarios
+test-all: install browser  ## every test but the container scenarios
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not containers"
 
 IMAGE ?= localhost/inatvision:dev

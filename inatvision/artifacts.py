@@ -1,4 +1,6 @@
 """Artifact types of this pipeline beyond TFX's standard ones."""
+import os
+
 from tfx.types.artifact import Artifact
 
 NUM_CLASSES = "num_classes"  # the Taxonomy artifact's custom property: its taxonomy.csv's leaf count
@@ -36,6 +38,19 @@ class ValidationReport(Artifact):
     """The data-validation gate's verdict (`validation_report.json` and `.html`)."""
 
     TYPE_NAME = "inatvision.ValidationReport"
+
+
+# Beside `report`: TFX deletes a failed execution's output folders (its launcher's remove_output_dirs), the report
+# with them, so a blocking verdict's report is also written to `<node>/blocked_report/<execution id>`, where
+# `inatvision run` reads the anomalies (pipeline/outcomes.py). Its execution did not finish, so the next run's
+# start and `gc` free that folder as they free an interrupted execution's outputs (pipeline/gc.py).
+BLOCKED_REPORT = "blocked_report"
+
+
+def blocked_report_dir(report_uri: str) -> str:
+    """`<node>/blocked_report/<execution id>` for the ValidationReport artifact's `<node>/report/<execution id>`."""
+    report_uri = report_uri.rstrip("/")
+    return os.path.join(os.path.dirname(os.path.dirname(report_uri)), BLOCKED_REPORT, os.path.basename(report_uri))
 
 
 class GateReport(Artifact):

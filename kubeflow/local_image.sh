@@ -7,8 +7,10 @@
 #   kubeflow/local_image.sh podman ARGS...                             podman with the settings below
 #
 # Settings that work here: the `runc` runtime (Debian's default crun cannot set rlimits or use hybrid cgroups
-# in these sandboxes), fixed ulimits, cgroupfs, file events, and the vfs storage driver, all under a scratch
-# folder (INATVISION_PODMAN_HOME) so nothing of the machine's own podman setup is touched.
+# in these sandboxes), fixed ulimits, cgroupfs, file events, and the overlay storage driver mounted by
+# fuse-overlayfs (a container starts in about a second; the vfs driver copies the whole image for each one,
+# 1.5 to 2 minutes for this image), all under a scratch folder (INATVISION_PODMAN_HOME) so nothing of the
+# machine's own podman setup is touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,14 +20,16 @@ BASE_IMAGE=${BASE_IMAGE:-localhost/inatvision-base:bookworm-py3.10}
 export CONTAINERS_CONF=$SCRATCH/containers.conf CONTAINERS_STORAGE_CONF=$SCRATCH/storage.conf
 
 ensure_tools() {
-    if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
+    local tool missing=
+    for tool in podman runc debootstrap fuse-overlayfs; do command -v $tool >/dev/null || missing=1; done
+    if [ -n "$missing" ]; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap fuse-overlayfs >/dev/null
     fi
 }
 
 write_settings() {
-    mkdir -p "$SCRATCH/storage" "$SCRATCH/run"
+    mkdir -p "$SCRATCH/overlay" "$SCRATCH/run"
     cat > "$CONTAINERS_CONF" <<EOF
 [containers]
 default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
@@ -36,9 +40,11 @@ runtime = "runc"
 EOF
     cat > "$CONTAINERS_STORAGE_CONF" <<EOF
 [storage]
-driver = "vfs"
-graphroot = "$SCRATCH/storage"
+driver = "overlay"
+graphroot = "$SCRATCH/overlay"
 runroot = "$SCRATCH/run"
+[storage.options.overlay]
+mount_program = "$(command -v fuse-overlayfs || echo /usr/bin/fuse-overlayfs)"
 EOF
 }
 

@@ -7,9 +7,13 @@ import os
 
 import tensorflow as tf
 
-from inatvision.components.data_validation.gate import BLOCKED_REPORT
+from inatvision.artifacts import BLOCKED_REPORT
+from inatvision.components.data_validation import report as validation_report
+from inatvision.components.release_gate.report import write_gate_report
+from inatvision.components.release_gate.report_data import GateResult
 from inatvision.errors import ConfigError, InputError, ValidationFailed
 from inatvision.pipeline.metadata import open_store
+from inatvision.provenance import run_provenance
 from inatvision.taxonomy import TAXONOMY_FILE
 
 ARTIFACT_TYPES = {
@@ -104,6 +108,9 @@ def fill_from_metadata(summary: dict, metadata_path: str, run_dir: str, failed: 
         if summary["status"] == "no_change":
             summary["blessed"] = False
     summary["reports"] = copy_reports(reports, run_dir)
+    pushed = summary.get("status") == "pushed" and "release" in artifacts
+    stamp_run_reports(summary["reports"], summary["run_id"], summary.get("export"),
+                      str(_custom(artifacts["release"], "version")) if pushed else None)
 
 
 def _newest_pending(folder: str):
@@ -142,6 +149,23 @@ def classify_failure(error: BaseException) -> dict:
 def _first_line(error: BaseException) -> str:
     text = str(error)
     return text.splitlines()[0] if text else ""
+
+
+def stamp_run_reports(reports: dict[str, str], run_id: str, export_dir: str | None, release: str | None) -> None:
+    """Names the run, its export and its release (None: nothing pushed) in the run folder's copies of the
+    validation and gate reports, and renders their pages again: the page people open says which run it is."""
+    if "validation_report" in reports:
+        validation = _read_json(reports["validation_report"])
+        validation["provenance"] = run_provenance(validation.get("provenance"), run_id, export_dir, release)
+        validation_report.write_report(validation, os.path.dirname(reports["validation_report"]))
+    if "gate_report_json" in reports:
+        gate = _read_json(reports["gate_report_json"])
+        gate["provenance"] = run_provenance(gate.get("provenance"), run_id, export_dir, release)
+        if "thresholds" in gate:  # a full verdict; a candidate identical to the baseline has a short note only
+            write_gate_report(GateResult.from_json(gate), os.path.dirname(reports["gate_report_json"]))
+        else:
+            with tf.io.gfile.GFile(reports["gate_report_json"], "w") as f:
+                json.dump(gate, f, indent=2)
 
 
 def copy_reports(sources: dict[str, str], run_dir: str) -> dict[str, str]:

@@ -91,7 +91,7 @@ def create_pipeline(config: Config, export_dir, pipeline_root, push_destination,
         eval_config=build_eval_config(config.gate, with_baseline=True),
         example_splits=["test"]).with_id("Evaluator")
     gate = ReleaseGate(
-        evaluation=evaluator.outputs["evaluation"], evaluator_blessing=evaluator.outputs["blessing"],
+        evaluation=evaluator.outputs["evaluation"],
         model=compose.outputs["model"], baseline_model=previous.outputs["baseline_model"],
         taxonomy=export.outputs["taxonomy"], config_json=config.sections_json("gate", "export"),
         config_overrides=config_overrides)

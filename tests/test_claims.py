@@ -24,7 +24,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
 from inatvision import features
-from inatvision.components.data_validation.gate import BLOCKED_REPORT
+from inatvision.artifacts import BLOCKED_REPORT
 from inatvision.components.example_files import read_shard
 from inatvision.components.evaluator.component import TaxonEvaluatorExecutor
 from inatvision.components.evaluator.eval_config import CANDIDATE, build_eval_config

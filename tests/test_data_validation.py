@@ -23,6 +23,7 @@ from inatvision.components.data_validation.report import HTML_NAME, JSON_NAME
 from inatvision.components.data_validation.taxonomy_checks import (check_taxonomy, load_taxonomy_schema,
                                                                unknown_leaf_problems)
 from inatvision.config import build_config
+from inatvision.provenance import code_version
 from inatvision.taxonomy import COLUMNS, TAXONOMY_FILE
 from tests import examples_factory
 
@@ -181,6 +182,7 @@ def test_a_clean_run_passes_and_writes_both_reports(run, tmp_path):
     assert skew[features.LEAF_TAXON_ID]["value"] == pytest.approx(0.0) and not skew[features.LEAF_TAXON_ID]["exceeded"]
     html = (tmp_path / "report" / HTML_NAME).read_text()
     assert "PASSED" in html and "data:image/png;base64," in html
+    assert report["provenance"]["code_version"] == code_version() and f"code {code_version()}" in html
 
 
 @pytest.mark.parametrize("feature", list(DEFECTS))

@@ -8,8 +8,9 @@ from inatvision.components.release_gate.checks import (CHANCE_CHECKS, CHANCE_OFF
                                                        common_vision_checks)
 from inatvision.components.release_gate.decision import evaluate_gate
 from inatvision.components.release_gate.inputs import GateInputs
-from inatvision.components.release_gate.report_data import GateResult, ThresholdResult
-from inatvision.components.release_gate.statistics import paired_bootstrap_ci, topk_accuracy
+from inatvision.components.release_gate import report
+from inatvision.components.release_gate.report_data import GateResult, SliceComparison, ThresholdResult
+from inatvision.components.release_gate.statistics import paired_bootstrap_ci, topk_accuracy, wilson_interval
 from inatvision.components.release_gate.report import load_gate_result_json, write_gate_report
 from inatvision.config import GateConfig
 
@@ -336,3 +337,54 @@ def test_each_profile_states_a_floor_and_the_test_against_chance_is_on_by_defaul
     for profile in ("demo", "production"):
         gate = build_config(profile).gate
         assert gate.first_release_vs_chance and gate.min_top1 > 0 and gate.min_common_examples > 0
+
+
+def test_the_wilson_interval_matches_known_values_and_stays_in_zero_to_one():
+    assert wilson_interval(1.0, 3, 0.95) == pytest.approx((0.4385, 1.0), abs=1e-4)  # 3 of 3 right
+    assert wilson_interval(0.5, 100, 0.95) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    low, high = wilson_interval(0.0, 10, 0.95)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
+    assert wilson_interval(0.5, 0, 0.95) == (0.0, 1.0)  # no examples: nothing known
+    narrow, wide = wilson_interval(0.8, 1000, 0.95), wilson_interval(0.8, 1000, 0.99)
+    assert wide[0] < narrow[0] < 0.8 < narrow[1] < wide[1]
+
+
+def test_the_iconic_figure_draws_an_interval_per_bar_and_names_each_slice_size():
+    rows = [SliceComparison(name=name, n=n, candidate_top1=top1, candidate_top5=1.0, candidate_top10=1.0, n_shared=0,
+                            shared_candidate_top1=None, shared_candidate_top5=None, shared_baseline_top1=None,
+                            shared_baseline_top5=None) for name, n, top1 in (("Aves", 400, 0.9), ("Mollusca", 3, 2 / 3))]
+    result = evaluate_gate(make_inputs(np.ones(10, int)), GATE)
+    result.first_release, result.per_iconic = True, rows
+    axes = report.iconic_figure(result).axes[0]
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["Aves\nn=400", "Mollusca\nn=3"]
+    error_bars = [child for child in axes.containers if getattr(child, "errorbar", None) is not None]
+    assert len(error_bars) == 2  # top-1 and top-5, one interval per bar
+    (intervals,) = error_bars[0].errorbar.lines[2]  # one vertical segment per top-1 bar, in percent
+    mollusca = intervals.get_segments()[1][:, 1]
+    assert mollusca.min() == pytest.approx(20.77, abs=0.01) and mollusca.max() == pytest.approx(93.85, abs=0.01)
+
+
+def test_every_leaf_gets_its_training_photos_and_correct_count_and_a_point_on_the_log_scale(tmp_path):
+    taxa = np.array([7, 7, 7, 9, 9, 11])
+    ranks = np.array([1, 1, 3, 2, 1, 0])
+    result = evaluate_gate(make_inputs(ranks, taxa=taxa, train_photos=np.array([5, 5, 5, 800, 800, 40])), GATE)
+    assert [(t.taxon_id, t.train_photos, t.n, t.candidate_correct) for t in result.taxon_accuracy] == [
+        (7, 5, 3, 2), (9, 800, 2, 1), (11, 40, 1, 0)]
+    axes = report.train_photos_figure(result).axes[0]
+    assert axes.get_xscale() == "log"
+    points = axes.collections[0].get_offsets()
+    assert points[:, 0].tolist() == [5, 800, 40] and points[:, 1].tolist() == pytest.approx([200 / 3, 50, 0])
+    html, json_path = write_gate_report(result, tmp_path)
+    assert load_gate_result_json(json_path).taxon_accuracy == result.taxon_accuracy
+    assert "top-1 per taxon against its training photos" in html.read_text()
+
+
+def test_the_tfma_floor_holds_every_slice_to_the_floor_this_run_sets():
+    from inatvision.components.release_gate.checks import tfma_floor_check
+
+    slices = {"Overall": 0.62, "iconic_taxon:Aves": 0.71, "iconic_taxon:Fungi": 0.25, "leaf_rank:genus": 0.4}
+    failed = tfma_floor_check(slices, 0.3)
+    assert not failed.passed and failed.value == pytest.approx(0.25) and failed.limit == pytest.approx(0.3)
+    assert "1 of 4 slices" in failed.explanation and "iconic_taxon:Fungi 25.0%" in failed.explanation
+    assert tfma_floor_check(slices, 0.0).passed  # a submission's override lowers the floor: the gate follows it
+    assert not tfma_floor_check({}, 0.0).passed  # no metrics: nothing shows the floor holds

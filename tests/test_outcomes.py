@@ -79,3 +79,35 @@ def test_an_executors_error_reaches_the_runner_with_its_type(tmp_path, kind, sta
     error = raised(lambda: tfx.orchestration.LocalDagRunner().run(pipeline))
     assert type(error) is {"validation": ValidationFailed, "input": InputError}[kind]  # not wrapped, not a copy
     assert classify_failure(error)["status"] == status
+
+
+def test_the_run_folder_copies_name_the_run_its_export_and_release(tmp_path):
+    """The gate page in runs/<id>/ is rendered again with the run's id, export and release (the validation
+    page is too: tests/test_pipeline_e2e.py); a candidate identical to its baseline has only a note, which gets
+    the same fields."""
+    import json
+
+    import numpy as np
+
+    from inatvision.components.release_gate.decision import evaluate_gate
+    from inatvision.components.release_gate.report import write_gate_report
+    from inatvision.pipeline.outcomes import stamp_run_reports
+    from inatvision.provenance import code_version, component_provenance
+    from tests.test_gate import GATE, make_inputs
+
+    result = evaluate_gate(make_inputs(np.ones(40, int)), GATE)
+    result.provenance = component_provenance()
+    html, gate_json = write_gate_report(result, tmp_path / "runs" / "r1")
+    stamp_run_reports({"gate_report_json": str(gate_json)}, "r1", "/data/export-2026-12", "4")
+    text = html.read_text()
+    assert "run r1 · release 4 · created " in text and "export /data/export-2026-12" in text
+    assert f"code {code_version()}" in text
+    assert json.loads(gate_json.read_text())["provenance"]["run_id"] == "r1"
+
+    note = tmp_path / "identical" / "gate_report.json"
+    note.parent.mkdir()
+    note.write_text(json.dumps({"blessed": False, "identical_to_baseline": True, "summary": "nothing to release"}))
+    stamp_run_reports({"gate_report_json": str(note)}, "r2", "/data/export", None)
+    stamped = json.loads(note.read_text())
+    assert stamped["provenance"] == {"run_id": "r2", "export": "/data/export", "release": None}
+    assert stamped["identical_to_baseline"] and not (note.parent / "gate_report.html").exists()

@@ -145,7 +145,7 @@ def compare(world, name: str) -> dict:
         {"eval_config": proto_utils.proto_to_json(eval_config), "example_splits": json.dumps(["test"])})
     blessing = artifact(standard_artifacts.ModelBlessing, out / "blessing")
     report = artifact(GateReport, out / "report")
-    ReleaseGate.test_call(evaluation=evaluation, evaluator_blessing=evaluator_blessing, model=model,
+    ReleaseGate.test_call(evaluation=evaluation, model=model,
                           baseline_model=world["baseline_artifact"], taxonomy=taxonomy,
                           config_json=CONFIG.sections_json("gate", "export"), config_overrides="",
                           blessing=blessing, report=report)
@@ -153,7 +153,7 @@ def compare(world, name: str) -> dict:
     inputs = release_inputs.gate_inputs(outcomes, {t: f"Species {t}" for t in CANDIDATE_TAXA},
                                         {t: f"Species {t}" for t in BASELINE_TAXA}, "1")
     return {"gate": json.load(open(os.path.join(report.uri, "gate_report.json"))), "blessing": blessing,
-            "evaluator_blessing": evaluator_blessing, "inputs": inputs}
+            "inputs": inputs}
 
 
 @pytest.fixture(scope="module")

@@ -563,8 +563,6 @@ def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_pat
     from inatvision.components.release_gate.component import ReleaseGate
     from inatvision.config import build_config
 
-    evaluator_blessing = artifact(standard_artifacts.ModelBlessing, tmp_path / "evaluator_blessing")
-    evaluator_blessing.set_int_custom_property("blessed", 1)
     model = artifact(standard_artifacts.Model, tmp_path / "model", models["composed"])
     model.set_string_custom_property("geo", "trained")
     taxonomy = artifact(Taxonomy, tmp_path / "taxonomy")
@@ -572,7 +570,7 @@ def test_tfma_taxon_outcomes_of_the_composed_model_feed_the_gate(models, tmp_pat
     shutil.copy(models["taxonomy"], taxonomy.uri)
     ReleaseGate.test_call(
         evaluation=artifact(standard_artifacts.ModelEvaluation, tmp_path / "evaluation"),
-        evaluator_blessing=evaluator_blessing, model=model,
+        model=model,
         baseline_model=artifact(standard_artifacts.Model, tmp_path / "baseline"), taxonomy=taxonomy,
         config_json=build_config("demo").sections_json("gate", "export"), config_overrides="",
         blessing=artifact(standard_artifacts.ModelBlessing, tmp_path / "blessing"),

@@ -19,7 +19,7 @@ from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Sc
 from tfx.utils import io_utils
 
 from inatvision import features, progress
-from inatvision.artifacts import Taxonomy, ValidationReport
+from inatvision.artifacts import Taxonomy, ValidationReport, blocked_report_dir
 from inatvision.components.data_validation import drift
 from inatvision.components.data_validation.baseline import load_baseline
 from inatvision.components.data_validation.feature_statistics import (
@@ -30,15 +30,10 @@ from inatvision.components.data_validation.report import write_report
 from inatvision.components.data_validation.taxonomy_checks import check_taxonomy, leaf_rows, unknown_leaf_problems
 from inatvision.config import ValidationConfig, resolve_config
 from inatvision.errors import ValidationFailed
+from inatvision.provenance import component_provenance
 from inatvision.taxonomy import TAXONOMY_FILE
 
 Statistics = statistics_pb2.DatasetFeatureStatisticsList
-# Beside `report`: TFX deletes a failed execution's output folders (its launcher's remove_output_dirs), the report
-# with them, so a blocking verdict's report is also written to `<node>/BLOCKED_REPORT/<execution id>`, where
-# `inatvision run` reads the anomalies (pipeline/outcomes.py). Its execution did not finish, so the next run's
-# start and `gc` free that folder as they free an interrupted execution's outputs (pipeline/gc.py).
-BLOCKED_REPORT = "blocked_report"
-
 
 def schema_findings(split: str, anomalies: anomalies_pb2.Anomalies, statistics: Statistics,
                     schema: schema_pb2.Schema) -> list[dict]:
@@ -128,12 +123,6 @@ def failure_message(blocking: list[dict]) -> str:
     return f"{len(blocking)} blocking anomalies: " + "; ".join(describe(row) for row in blocking)
 
 
-def blocked_report_dir(report_uri: str) -> str:
-    """`<node>/BLOCKED_REPORT/<execution id>` for the report artifact's `<node>/report/<execution id>`."""
-    report_uri = report_uri.rstrip("/")
-    return os.path.join(os.path.dirname(os.path.dirname(report_uri)), BLOCKED_REPORT, os.path.basename(report_uri))
-
-
 def _anomalies_of(artifact, split: str) -> anomalies_pb2.Anomalies:
     return anomalies_util.load_anomalies_binary(
         os.path.join(artifact_utils.get_split_uri([artifact], split), "SchemaDiff.pb"))
@@ -156,6 +145,7 @@ def ValidationGate(anomalies: InputArtifact[ExampleAnomalies],  # noqa: N802
                       {split: load_split(statistics, split) for split in splits},
                       io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri)),
                       os.path.join(taxonomy.uri, TAXONOMY_FILE), config, baseline, baseline_release)
+    result["provenance"] = component_provenance()
     write_report(result, report.uri)
     progress.summary("ValidationGate", f"{len(result['anomalies'])} blocking anomalies, "
                                        f"{len(result['warnings'])} warnings")

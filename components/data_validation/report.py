@@ -14,6 +14,8 @@ import tensorflow as tf
 from matplotlib.figure import Figure  # a bare Figure renders with Agg, without pyplot's global state
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
+from inatvision.provenance import header_line
+
 JSON_NAME = "validation_report.json"
 HTML_NAME = "validation_report.html"
 TEMPLATE_NAME = "validation_report.html.j2"
@@ -33,7 +35,7 @@ def render_html(report: dict) -> str:
     """The HTML page of a report (as `validation_report.json` holds it)."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
                                      undefined=jinja2.StrictUndefined)
-    environment.filters["figure"] = _figure_text
+    environment.filters.update(figure=_figure_text, provenance=header_line)
     chart = photos_per_taxon_figure(report["taxa"]["train_photos_sorted"], report["baseline_release"])
     return environment.get_template(TEMPLATE_NAME).render(
         report=report, chart=_png_base64(chart) if chart else None)

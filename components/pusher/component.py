@@ -9,7 +9,6 @@ fingerprinted in the model card. `vision_model` (the vision Trainer's) becomes `
 `geo_model` becomes `geo/` with its `thresholds.csv` at the release root; a geo model that is only the
 NO_LOCATIONS marker is not pushed, and the model card says the release is vision-only.
 """
-import datetime
 import json
 import os
 import shutil
@@ -26,22 +25,14 @@ from inatvision.components.data_validation.baseline import copy_statistics_into_
 from inatvision.components.geo_prior.export import NO_LOCATIONS_FILE, THRESHOLDS_FILE
 from inatvision.components.pusher import release_layout
 from inatvision.config import resolve_config
+from inatvision.provenance import component_provenance
 from inatvision.taxonomy import TAXONOMY_FILE
-
-
-def code_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("inatvision")
-    except Exception:  # noqa: BLE001 - not installed as a package
-        return "unknown"
 
 
 def model_card(config_json: str, export_report: dict, gate: dict, fingerprint: str, lineage: dict,
                geo: dict | None = None) -> dict:
     return {
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "code_version": code_version(),
+        **component_provenance(),  # created, code_version
         "model_fingerprint": fingerprint,
         "export": {key: export_report.get(key) for key in
                    ("export_dir", "examples_per_split", "num_classes", "licenses", "leaves_by_rank", "rejected")},

@@ -30,6 +30,7 @@ from inatvision.components.release_gate.report import write_gate_report
 from inatvision.components.release_gate.tables import geo_prior_comparison
 from inatvision.taxonomy import MODEL_TAXONOMY_FILE, TAXONOMY_FILE, read_taxonomy
 from inatvision.config import resolve_config
+from inatvision.provenance import component_provenance
 
 
 def taxon_outcomes(evaluation_uri: str) -> dict:
@@ -43,13 +44,25 @@ def taxon_outcomes(evaluation_uri: str) -> dict:
     raise ValueError(f"{evaluation_uri}: no {METRIC_NAME} metric in the evaluation")
 
 
+def slice_top1(evaluation_uri: str) -> dict[str, float]:
+    """The candidate's TFMA top-1 on every slice of the evaluation, by slice name ("Overall",
+    "iconic_taxon:Aves", ...)."""
+    found = {}
+    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
+        for item in metrics_for_slice.metric_keys_and_values:
+            if item.key.name == "top1" and item.key.model_name in ("", CANDIDATE):
+                key = tfma.slicer.deserialize_slice_key(metrics_for_slice.slice_key)
+                found[tfma.slicer.stringify_slice_key(key)] = item.value.double_value.value
+    return found
+
+
 def _taxa(taxonomy_csv: str) -> dict:
     tree = read_taxonomy(taxonomy_csv)
     return dict(zip(tree.leaf_taxon_ids, tree.leaf_names))
 
 
 @component
-def ReleaseGate(evaluation: InputArtifact[ModelEvaluation], evaluator_blessing: InputArtifact[ModelBlessing],  # noqa: N802
+def ReleaseGate(evaluation: InputArtifact[ModelEvaluation],  # noqa: N802
                 model: InputArtifact[Model], baseline_model: InputArtifact[Model], taxonomy: InputArtifact[Taxonomy],
                 config_json: Parameter[str], config_overrides: Parameter[str],
                 blessing: OutputArtifact[ModelBlessing], report: OutputArtifact[GateReport]) -> None:
@@ -59,7 +72,7 @@ def ReleaseGate(evaluation: InputArtifact[ModelEvaluation], evaluator_blessing: 
     if tf.io.gfile.exists(os.path.join(evaluation.uri, IDENTICAL_MARKER)):
         _bless(blessing, False, identical=True)
         with tf.io.gfile.GFile(os.path.join(report.uri, "gate_report.json"), "w") as f:
-            json.dump({"blessed": False, "identical_to_baseline": True,
+            json.dump({"blessed": False, "identical_to_baseline": True, "provenance": component_provenance(),
                        "summary": "The candidate is the baseline release's model: nothing to release."}, f)
         return
     has_baseline = baseline_found([baseline_model])
@@ -74,8 +87,9 @@ def ReleaseGate(evaluation: InputArtifact[ModelEvaluation], evaluator_blessing: 
                                      model.get_string_custom_property("geo_explanation") or "",
                                      geo_map[1].caption() if geo_map else None)
     checks = [geo_prior_check(inputs, config.gate, seed=config.export.seed),
-              tfma_floor_check(evaluator_blessing.get_int_custom_property("blessed") == 1)]
+              tfma_floor_check(slice_top1(evaluation.uri), config.gate.min_top1)]
     result = evaluate_gate(inputs, config.gate, extra_checks=checks, seed=config.export.seed, geo_prior=geo_prior)
+    result.provenance = component_provenance()
     html_path, json_path = write_gate_report(result, report.uri, geo_map[0] if geo_map else None)
     _bless(blessing, result.blessed)
     report.set_string_custom_property("verdict", "blessed" if result.blessed else "not_blessed")

@@ -14,7 +14,7 @@ from inatvision.components.release_gate.checks import (chance_checks, common_tax
                                                        top1_floor_check)
 from inatvision.components.release_gate.inputs import GateInputs
 from inatvision.components.release_gate.report_data import GateResult, GeoPriorComparison, ThresholdResult
-from inatvision.components.release_gate.tables import (accuracy_by_train_photos, iconic_comparison,
+from inatvision.components.release_gate.tables import (accuracy_by_taxon, accuracy_by_train_photos, iconic_comparison,
                                                        most_confused_pairs, most_regressed_taxa, overall_comparison,
                                                        taxa_difference)
 from inatvision.config import GateConfig
@@ -55,5 +55,6 @@ def evaluate_gate(inputs: GateInputs, gate: GateConfig, extra_checks: Sequence[T
         taxa_added=[] if first_release else taxa_difference(inputs.candidate_taxa, baseline_taxa),
         taxa_removed=taxa_difference(baseline_taxa, inputs.candidate_taxa),
         regressed_taxa=most_regressed_taxa(inputs), confused_pairs=most_confused_pairs(inputs),
-        train_photo_buckets=accuracy_by_train_photos(inputs), geo_prior=geo_prior,
+        train_photo_buckets=accuracy_by_train_photos(inputs), taxon_accuracy=accuracy_by_taxon(inputs),
+        geo_prior=geo_prior,
         skipped_checks=skipped_checks(inputs, gate))

@@ -19,6 +19,7 @@ from inatvision.components.geo_prior.export import read_threshold_rows
 from inatvision.components.serving.compose import THRESHOLDS_ASSET
 
 GRID_STEP_DEGREES = 2.0
+GRATICULE_DEGREES = 30  # labelled meridians and parallels: no coastline data ships with the packages here
 
 
 @dataclass
@@ -30,8 +31,10 @@ class MapTaxon:
     threshold: float
 
     def caption(self) -> str:
-        return (f"Geo scores of {self.name} (taxon {self.taxon_id}, {self.presences:,} training presences); "
-                f"the contour is its 'expected nearby' threshold {self.threshold:.3g}.")
+        return (f"Geo scores of {self.name} (taxon {self.taxon_id}), the leaf with the most training presences "
+                f"({self.presences:,}), so the range the prior knows best; the white contour is its 'expected "
+                f"nearby' threshold {self.threshold:.3g}, grid lines every {GRATICULE_DEGREES} degrees of latitude, "
+                f"{2 * GRATICULE_DEGREES} of longitude.")
 
 
 def most_observed_taxon(thresholds_path: str, names: dict[int, str]) -> Optional[MapTaxon]:
@@ -66,13 +69,28 @@ def map_png(latitudes: np.ndarray, longitudes: np.ndarray, scores: np.ndarray, t
                         extent=(longitudes[0], longitudes[-1], latitudes[0], latitudes[-1]))
     if threshold is not None and float(scores.min()) < threshold < float(scores.max()):
         axes.contour(longitudes, latitudes, scores, levels=[threshold], colors="white", linewidths=1.0)
-    axes.set_xlabel("longitude")
-    axes.set_ylabel("latitude")
+    graticule(axes)
     axes.set_title(title, fontsize="medium")
     figure.colorbar(image, ax=axes, label="geo score")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return buffer.getvalue()
+
+
+def graticule(axes) -> None:
+    """Parallels every GRATICULE_DEGREES and meridians every twice that (readable labels), in degrees east/west
+    and north/south."""
+    meridians = np.arange(-180, 181, 2 * GRATICULE_DEGREES)
+    parallels = np.arange(-90, 91, GRATICULE_DEGREES)
+    axes.set_xticks(meridians, [_degrees(value, "E", "W") for value in meridians])
+    axes.set_yticks(parallels, [_degrees(value, "N", "S") for value in parallels])
+    axes.grid(True, color="white", alpha=0.35, linewidth=0.6)
+    axes.set_xlabel("longitude")
+    axes.set_ylabel("latitude")
+
+
+def _degrees(value: float, positive: str, negative: str) -> str:
+    return "0°" if value == 0 else f"{abs(value):g}°{positive if value > 0 else negative}"
 
 
 def taxon_map_png(geo_serve: Callable, taxon: MapTaxon) -> bytes:

@@ -17,6 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure  # a bare Figure renders PNG with Agg, without pyplot's global state
 
 from inatvision.components.release_gate.report_data import GateResult
+from inatvision.components.release_gate.statistics import wilson_interval
+from inatvision.provenance import header_line
 
 HTML_NAME = "gate_report.html"
 JSON_NAME = "gate_report.json"
@@ -54,7 +56,8 @@ def render_gate_report(result: GateResult, geo_map_png: Optional[bytes] = None) 
     """The report's HTML text; `geo_map_png` is shown in the location prior's section."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
                                      undefined=jinja2.StrictUndefined)
-    environment.filters.update(percent=_percent, points=_points, hundred=_hundred, p_value=_p_value)
+    environment.filters.update(percent=_percent, points=_points, hundred=_hundred, p_value=_p_value,
+                               provenance=header_line)
     figures = {"iconic": iconic_figure(result), "train_photos": train_photos_figure(result),
                "regressed": regressed_taxa_figure(result)}
     encoded = {name: _png_base64(figure) if figure else None for name, figure in figures.items()}  # None: no data
@@ -90,15 +93,23 @@ def _as_percentages(values: list[Optional[float]]) -> np.ndarray:
     return np.array([np.nan if value is None else value * 100 for value in values])
 
 
-def _grouped_bars(labels: list[str], series: dict[str, tuple[list[Optional[float]], str]], title: str) -> Figure:
-    """One group of bars per label, one bar per series (name -> (accuracies, colour)), in percent."""
+def _grouped_bars(labels: list[str], series: dict[str, tuple[list[Optional[float]], str]], title: str,
+                  examples: Optional[list[int]] = None, confidence: float = 0.95) -> Figure:
+    """One group of bars per label, one bar per series (name -> (accuracies, colour)), in percent. With
+    `examples` (each label's number of test examples) every bar gets its Wilson interval at `confidence`."""
     figure = Figure(figsize=(max(6.0, 0.9 * len(labels) + 2), 3.6))
     axes = figure.add_subplot()
     width = 0.8 / len(series)
     positions = np.arange(len(labels))
     for offset, (name, (values, colour)) in enumerate(series.items()):
-        axes.bar(positions + (offset - (len(series) - 1) / 2) * width, _as_percentages(values), width,
-                 label=name, color=colour)
+        heights = _as_percentages(values)
+        errors = None
+        if examples is not None:
+            intervals = [wilson_interval(value, n, confidence) if value is not None else (np.nan, np.nan)
+                         for value, n in zip(values, examples)]
+            errors = np.abs(np.array(intervals).T * 100 - heights)  # [2, bars]: below, above
+        axes.bar(positions + (offset - (len(series) - 1) / 2) * width, heights, width,
+                 label=name, color=colour, yerr=errors, ecolor="#444", capsize=2, error_kw={"linewidth": 0.8})
     crowded = len(labels) > 6
     axes.set_xticks(positions, labels, rotation=30 if crowded else 0, ha="right" if crowded else "center")
     axes.set_ylim(0, 100)
@@ -115,6 +126,7 @@ def iconic_figure(result: GateResult) -> Optional[Figure]:
         series = {"candidate top-1": ([r.candidate_top1 for r in rows], CANDIDATE_COLOURS[0]),
                   "candidate top-5": ([r.candidate_top5 for r in rows], CANDIDATE_COLOURS[1])}
         title = "Candidate accuracy per iconic taxon (all test examples)"
+        examples = [row.n for row in rows]
     else:
         rows = [row for row in result.per_iconic if row.n_shared]
         series = {"candidate top-1": ([r.shared_candidate_top1 for r in rows], CANDIDATE_COLOURS[0]),
@@ -122,16 +134,33 @@ def iconic_figure(result: GateResult) -> Optional[Figure]:
                   "candidate top-5": ([r.shared_candidate_top5 for r in rows], CANDIDATE_COLOURS[1]),
                   "baseline top-5": ([r.shared_baseline_top5 for r in rows], BASELINE_COLOURS[1])}
         title = "Candidate vs baseline per iconic taxon (shared examples)"
-    return _grouped_bars([row.name for row in rows], series, title) if rows else None
+        examples = [row.n_shared for row in rows]
+    if not rows:
+        return None
+    labels = [f"{row.name}\nn={n:,}" for row, n in zip(rows, examples)]
+    return _grouped_bars(labels, series, f"{title}, {result.confidence:.0%} intervals", examples, result.confidence)
 
 
-def train_photos_figure(result: GateResult) -> Figure:
-    """Candidate top-1/top-5 by the leaf's number of training photos."""
-    buckets = result.train_photo_buckets
-    labels = [f"{bucket.label}\n{bucket.taxa:,} taxa" for bucket in buckets]
-    series = {"candidate top-1": ([b.candidate_top1 for b in buckets], CANDIDATE_COLOURS[0]),
-              "candidate top-5": ([b.candidate_top5 for b in buckets], CANDIDATE_COLOURS[1])}
-    return _grouped_bars(labels, series, "Accuracy by training photos per taxon")
+def train_photos_figure(result: GateResult) -> Optional[Figure]:
+    """Each leaf's candidate top-1 against its training photos (log scale), a point per taxon whose area grows
+    with its test examples; None for a report without per-taxon rows."""
+    taxa = result.taxon_accuracy
+    if not taxa:
+        return None
+    figure = Figure(figsize=(7.0, 3.8))
+    axes = figure.add_subplot()
+    photos = np.array([max(taxon.train_photos, 1) for taxon in taxa])
+    top1 = np.array([100 * taxon.candidate_correct / taxon.n for taxon in taxa])
+    examples = np.array([taxon.n for taxon in taxa])
+    axes.scatter(photos, top1, s=12 + 60 * examples / examples.max(), alpha=0.5, color=CANDIDATE_COLOURS[0],
+                 edgecolors="none")
+    axes.set_xscale("log")
+    axes.set_ylim(-3, 103)
+    axes.set_xlabel("training photos of the taxon (log scale)")
+    axes.set_ylabel("candidate top-1 (%)")
+    axes.set_title(f"Top-1 per taxon against its training photos ({len(taxa):,} taxa; "
+                   f"point area: test examples, {examples.min():,} to {examples.max():,})", fontsize="medium")
+    return figure
 
 
 def regressed_taxa_figure(result: GateResult) -> Optional[Figure]:

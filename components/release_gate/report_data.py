@@ -111,6 +111,17 @@ class TrainPhotosBucket:
 
 
 @dataclass
+class TaxonAccuracy:
+    """The candidate's top-1 on one leaf's test examples, beside the leaf's training photos."""
+
+    taxon_id: int
+    name: str
+    train_photos: int
+    n: int
+    candidate_correct: int
+
+
+@dataclass
 class GeoPriorComparison:
     """Vision alone against vision with the location prior, on the test examples with coordinates.
 
@@ -135,7 +146,7 @@ _NESTED_ROWS = {
     "thresholds": ThresholdResult, "skipped_checks": SkippedCheck, "overall": SliceComparison,
     "per_iconic": SliceComparison,
     "taxa_added": Taxon, "taxa_removed": Taxon, "regressed_taxa": TaxonRegression,
-    "confused_pairs": ConfusedPair, "train_photo_buckets": TrainPhotosBucket,
+    "confused_pairs": ConfusedPair, "train_photo_buckets": TrainPhotosBucket, "taxon_accuracy": TaxonAccuracy,
 }
 
 
@@ -158,6 +169,10 @@ class GateResult:
     train_photo_buckets: list[TrainPhotosBucket]
     geo_prior: Optional[GeoPriorComparison]  # None when the caller gives no prior comparison
     skipped_checks: list[SkippedCheck]
+    taxon_accuracy: list[TaxonAccuracy] = dataclasses.field(default_factory=list)  # every leaf with test examples
+    # What made the report (inatvision/provenance.py): the gate fills `created` and `code_version`, a local run
+    # adds its id, export and release to its copy. Reports written before either existed read back empty.
+    provenance: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         """Plain dict of lists, numbers, strings and None: `json.dumps` takes it as is."""

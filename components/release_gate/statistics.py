@@ -46,3 +46,14 @@ def binomial_p_above(successes: int, n: int, chance: float) -> float:
     """One-sided exact binomial test: the probability of `successes` or more right in `n` examples when each is
     right with probability `chance` (a model that learned nothing). Small: the model beats chance."""
     return float(stats.binomtest(int(successes), int(n), float(chance), alternative="greater").pvalue)
+
+
+def wilson_interval(accuracy: float, n: int, confidence: float) -> tuple[float, float]:
+    """Two-sided Wilson score interval of an accuracy measured on `n` examples: (0, 1) for no examples. It stays
+    inside [0, 1] and is honest on small slices (3 of 3 right is 0.44 to 1 at 95%), where the normal one is not."""
+    if n <= 0:
+        return 0.0, 1.0
+    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

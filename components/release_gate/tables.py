@@ -1,5 +1,6 @@
 """The tables of the gate's report, computed from its inputs: accuracy by slice, taxa added and removed, the
-most regressed taxa, the commonest confusions, accuracy by training photos and the location prior's effect.
+most regressed taxa, the commonest confusions, accuracy by training photos (by bucket and by taxon) and the
+location prior's effect.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from inatvision.components.release_gate.inputs import GateInputs
 from inatvision.components.release_gate.report_data import (ConfusedPair, GeoPriorComparison, SliceComparison,
-                                                            Taxon, TaxonRegression, TrainPhotosBucket)
+                                                            Taxon, TaxonAccuracy, TaxonRegression, TrainPhotosBucket)
 from inatvision.components.release_gate.statistics import correct_at, topk_accuracy
 from inatvision.config import GateConfig
 
@@ -107,6 +108,17 @@ def accuracy_by_train_photos(inputs: GateInputs) -> list[TrainPhotosBucket]:
             candidate_top1=topk_accuracy(inputs.candidate_rank[mask], 1),
             candidate_top5=topk_accuracy(inputs.candidate_rank[mask], 5)))
     return rows
+
+
+def accuracy_by_taxon(inputs: GateInputs) -> list[TaxonAccuracy]:
+    """Every leaf with test examples: its training photos, its test examples and the candidate's correct top-1."""
+    taxa, first, index, n = np.unique(inputs.leaf_taxon_id, return_index=True, return_inverse=True,
+                                      return_counts=True)
+    correct = np.bincount(index, weights=correct_at(inputs.candidate_rank, 1), minlength=taxa.size)
+    return [TaxonAccuracy(taxon_id=int(taxon), name=inputs.taxon_name(int(taxon)),
+                          train_photos=int(inputs.leaf_train_photos[first[i]]), n=int(n[i]),
+                          candidate_correct=int(correct[i]))
+            for i, taxon in enumerate(taxa)]
 
 
 def geo_prior_comparison(inputs: GateInputs, status: str = "trained", explanation: str = "",
