@@ -114,10 +114,7 @@ def _run_in(summary, export_dir, root, paths, run_dir, profile, overrides, photo
     try:
         config = build_config(profile, overrides)
         summary["config"] = as_dict(config)
-        if not os.path.isdir(export_dir):
-            raise InputError(f"{export_dir}: export folder not found (expected observations.csv, photos.csv, "
-                             f"taxa.csv and photos/)")
-        check_tables(export_dir)
+        check_tables(export_dir)  # a missing folder, table or column: an InputError naming it
         from inatvision.pipeline import outcomes
         destination = config.push.destination or paths["releases"]
         with RootLock(root, f"run {run_id}"):

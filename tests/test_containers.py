@@ -129,7 +129,7 @@ def assert_first_step_failed(submission, message: str):
 
 
 def test_a_missing_export_fails_at_the_first_step_with_its_message(world):
-    assert_first_step_failed(world["runs"]["kfp-missing-export"], r"no-such-export: no such export folder")
+    assert_first_step_failed(world["runs"]["kfp-missing-export"], r"no-such-export: export folder not found")
 
 
 def test_the_next_submission_completes_and_an_untrained_model_changes_no_release(world):

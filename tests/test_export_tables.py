@@ -94,7 +94,7 @@ def test_reading_a_gzipped_table_with_quotes_blank_lines_and_crlf(tmp_path):
 def test_missing_files_and_columns_are_input_errors(tmp_path):
     with pytest.raises(InputError, match=f"{tmp_path}: missing photos.csv"):
         tables.find_table(str(tmp_path), "photos.csv")
-    with pytest.raises(InputError, match=f"{tmp_path / 'nope'}: no such export folder"):
+    with pytest.raises(InputError, match=f"{tmp_path / 'nope'}: export folder not found"):
         tables.find_table(str(tmp_path / "nope"), "photos.csv")
     (tmp_path / "photos.csv").write_text("photo_id\tobservation_uuid\textension\n")
     path = str(tmp_path / "photos.csv")

@@ -277,7 +277,7 @@ def test_missing_export_is_an_input_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "inatvision.pipeline.cli", "run", "--export", str(tmp_path / "nope"),
                              "--root", str(tmp_path / "root")], capture_output=True, text=True)
     assert result.returncode == 2
-    assert "status: input_error" in result.stdout and f"{tmp_path / 'nope'}: no such export folder" in result.stdout
+    assert "status: input_error" in result.stdout and f"{tmp_path / 'nope'}: export folder not found" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -113,7 +113,8 @@ def find_table(export_dir: str, name: str) -> str:
     """`<export_dir>/<name>` or its `.gz`; raises InputError naming the folder and the file, or saying that a
     local folder does not exist."""
     if not is_remote(export_dir) and not os.path.isdir(export_dir):
-        raise InputError(f"{export_dir}: no such export folder")
+        raise InputError(f"{export_dir}: export folder not found (expected observations.csv, photos.csv, "
+                         f"taxa.csv and photos/)")
     for candidate in (name, name + ".gz"):
         path = os.path.join(export_dir, candidate)
         if exists(path):
