@@ -33,27 +33,28 @@ from inatvision.config import resolve_config
 from inatvision.provenance import component_provenance
 
 
+def read_evaluation(evaluation_uri: str) -> tuple[dict, dict[str, float]]:
+    """From one read of TFMA's metrics: the candidate's TaxonOutcomes metric (overall slice) and its top-1 on
+    every slice, by slice name ("Overall", "iconic_taxon:Aves", ...)."""
+    outcomes, slice_top1 = None, {}
+    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
+        overall = not metrics_for_slice.slice_key.single_slice_keys
+        for item in metrics_for_slice.metric_keys_and_values:
+            if item.key.model_name not in ("", CANDIDATE):
+                continue
+            if item.key.name == METRIC_NAME and overall:
+                outcomes = json.loads(item.value.bytes_value)
+            elif item.key.name == "top1":
+                key = tfma.slicer.deserialize_slice_key(metrics_for_slice.slice_key)
+                slice_top1[tfma.slicer.stringify_slice_key(key)] = item.value.double_value.value
+    if outcomes is None:
+        raise ValueError(f"{evaluation_uri}: no {METRIC_NAME} metric in the evaluation")
+    return outcomes, slice_top1
+
+
 def taxon_outcomes(evaluation_uri: str) -> dict:
     """The TaxonOutcomes metric of the overall slice, as written by TFMA."""
-    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
-        if metrics_for_slice.slice_key.single_slice_keys:
-            continue
-        for item in metrics_for_slice.metric_keys_and_values:
-            if item.key.name == METRIC_NAME and item.key.model_name in ("", CANDIDATE):
-                return json.loads(item.value.bytes_value)
-    raise ValueError(f"{evaluation_uri}: no {METRIC_NAME} metric in the evaluation")
-
-
-def slice_top1(evaluation_uri: str) -> dict[str, float]:
-    """The candidate's TFMA top-1 on every slice of the evaluation, by slice name ("Overall",
-    "iconic_taxon:Aves", ...)."""
-    found = {}
-    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
-        for item in metrics_for_slice.metric_keys_and_values:
-            if item.key.name == "top1" and item.key.model_name in ("", CANDIDATE):
-                key = tfma.slicer.deserialize_slice_key(metrics_for_slice.slice_key)
-                found[tfma.slicer.stringify_slice_key(key)] = item.value.double_value.value
-    return found
+    return read_evaluation(evaluation_uri)[0]
 
 
 def _taxa(taxonomy_csv: str) -> dict:
@@ -80,14 +81,15 @@ def ReleaseGate(evaluation: InputArtifact[ModelEvaluation],  # noqa: N802
     if has_baseline:
         baseline_taxa = _taxa(os.path.join(path_utils.serving_model_path(baseline_model.uri), MODEL_TAXONOMY_FILE))
     candidate_taxa = _taxa(os.path.join(taxonomy.uri, TAXONOMY_FILE))
-    inputs = gate_inputs(taxon_outcomes(evaluation.uri), candidate_taxa, baseline_taxa,
+    outcomes, slice_top1 = read_evaluation(evaluation.uri)
+    inputs = gate_inputs(outcomes, candidate_taxa, baseline_taxa,
                          baseline_model.get_string_custom_property("release") or None)
     geo_map = draw_geo_map(path_utils.serving_model_path(model.uri), candidate_taxa)
     geo_prior = geo_prior_comparison(inputs, model.get_string_custom_property("geo") or "unknown",
                                      model.get_string_custom_property("geo_explanation") or "",
                                      geo_map[1].caption() if geo_map else None)
     checks = [geo_prior_check(inputs, config.gate, seed=config.export.seed),
-              tfma_floor_check(slice_top1(evaluation.uri), config.gate.min_top1)]
+              tfma_floor_check(slice_top1, config.gate.min_top1)]
     result = evaluate_gate(inputs, config.gate, extra_checks=checks, seed=config.export.seed, geo_prior=geo_prior)
     result.provenance = component_provenance()
     html_path, json_path = write_gate_report(result, report.uri, geo_map[0] if geo_map else None)
